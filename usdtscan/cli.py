@@ -1,0 +1,132 @@
+"""The ``usdtscan`` command.
+
+Exit status (documented in docs/cli.rst):
+
+* 0 -- every file was read (having no probes is not an error);
+* 2 -- a usage error, or at least one file could not be read completely.
+  The other files are still scanned and reported, and each failure is one
+  line ``usdtscan: PATH: reason`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from . import __version__
+from .model import ScannedFile, Site
+from .scan import scan_or_error
+
+EXIT_OK = 0
+EXIT_TROUBLE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usdtscan",
+        description="List the USDT probes (SystemTap SDT notes) of ELF files.",
+        epilog="With no PATH, inspects the Python interpreter running usdtscan "
+        "(its executable and the libpython it has loaded).",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files to inspect")
+    parser.add_argument(
+        "-r", "--recursive", action="store_true", help="walk directories for ELF files"
+    )
+    parser.add_argument(
+        "-p",
+        "--probe",
+        action="append",
+        metavar="GLOB",
+        help="only probes matching GLOB: 'provider:name' globs (python:gc*), or a name "
+        "glob alone (gc*) matching any provider; repeatable",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="per-probe and per-site detail"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_const", const="json", dest="format", help="JSON (docs/json.rst)"
+    )
+    output.add_argument(
+        "--format",
+        choices=("text", "json", "readelf"),
+        help="output format; 'readelf' prints the stapsdt notes as 'readelf -n' does",
+    )
+    parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
+    return parser
+
+
+def probe_filter(patterns: Sequence[str] | None) -> SiteFilter:
+    return SiteFilter(patterns or ())
+
+
+class SiteFilter:
+    """Glob selection of probes: with a colon against ``provider:name``, else the name."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+
+    def __call__(self, site: Site) -> bool:
+        if not self.patterns:
+            return True
+        for pattern in self.patterns:
+            subject = f"{site.provider}:{site.name}" if ":" in pattern else site.name
+            if fnmatch.fnmatchcase(subject, pattern):
+                return True
+        return False
+
+
+def _default_paths() -> list[str]:
+    from .cpython import running_interpreter_files
+
+    return running_interpreter_files()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        options = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
+        return int(exc.code or 0)
+    from .walk import expand
+
+    paths = options.paths or _default_paths()
+    keep = probe_filter(options.probe)
+    status = EXIT_OK
+    scanned_files: list[ScannedFile] = []
+    for path, listing_error in expand(paths, options.recursive):
+        scanned = ScannedFile(path, error=listing_error) if listing_error else scan_or_error(path)
+        if scanned.error is not None:
+            print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
+            status = EXIT_TROUBLE
+        if keep.patterns:
+            scanned = replace(scanned, sites=[site for site in scanned.sites if keep(site)])
+        scanned_files.append(scanned)
+
+    output_format = options.format or "text"
+    if output_format == "json":
+        from .render import json as renderer
+
+        text = renderer.render(scanned_files)
+    elif output_format == "readelf":
+        from .render import readelf as readelf_renderer
+
+        text = readelf_renderer.render([f for f in scanned_files if f.format])
+    else:
+        from .render import text as text_renderer
+
+        shown = [f for f in scanned_files if f.format is not None]
+        text = text_renderer.render(shown, verbose=options.verbose)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `usdtscan ... | head` closing early is not an error of ours.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return status

@@ -1,0 +1,490 @@
+"""A small, strict ELF reader: header, sections, segments, symbols and notes.
+
+This is the container layer.  It knows nothing about probes; it hands out
+sections, segments, notes and function symbols, every one bounds-checked
+against the file so that a corrupt or hostile file gives a
+:class:`~usdtscan.errors.MalformedFileError` naming what could not be read,
+never an ``IndexError`` or an allocation the size of a lying header.
+
+It reads with :mod:`struct` over the bytes (usually an ``mmap``) rather than
+through pyelftools: listing probes must start fast and scale to files with
+tens of thousands of notes, and pyelftools costs more to import than the
+whole listing of a typical binary.  pyelftools is used by the tests as an
+independent oracle for this module.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .errors import MalformedFileError, NotObjectFileError
+
+ELF_MAGIC = b"\x7fELF"
+
+# e_ident indices and values
+EI_CLASS, EI_DATA = 4, 5
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+
+SHN_UNDEF = 0
+SHN_LORESERVE = 0xFF00
+SHN_XINDEX = 0xFFFF
+PN_XNUM = 0xFFFF
+
+
+class ElfType(enum.IntEnum):
+    NONE = 0
+    REL = 1
+    EXEC = 2
+    DYN = 3
+    CORE = 4
+
+
+class SectionType(enum.IntEnum):
+    NULL = 0
+    PROGBITS = 1
+    SYMTAB = 2
+    STRTAB = 3
+    NOTE = 7
+    NOBITS = 8
+    DYNSYM = 11
+
+
+class SegmentType(enum.IntEnum):
+    LOAD = 1
+    NOTE = 4
+
+
+PF_X, PF_W, PF_R = 1, 2, 4
+
+STT_FUNC = 2
+STT_GNU_IFUNC = 10
+
+
+class Machine(enum.IntEnum):
+    """The e_machine values of the architectures we name; others keep their number."""
+
+    SPARC = 2
+    I386 = 3
+    M68K = 4
+    MIPS = 8
+    PPC = 20
+    PPC64 = 21
+    S390 = 22
+    ARM = 40
+    SPARCV9 = 43
+    IA_64 = 50
+    X86_64 = 62
+    AARCH64 = 183
+    RISCV = 243
+    LOONGARCH = 258
+
+
+# The names users know (uname -m / Debian's multiarch stems), by (e_machine, bits).
+_MACHINE_NAMES: dict[tuple[int, int], str] = {
+    (Machine.I386, 32): "i386",
+    (Machine.X86_64, 64): "x86_64",
+    (Machine.X86_64, 32): "x32",
+    (Machine.AARCH64, 64): "aarch64",
+    (Machine.AARCH64, 32): "aarch64_ilp32",
+    (Machine.ARM, 32): "arm",
+    (Machine.S390, 64): "s390x",
+    (Machine.S390, 32): "s390",
+    (Machine.PPC64, 64): "ppc64",
+    (Machine.PPC, 32): "ppc",
+    (Machine.RISCV, 64): "riscv64",
+    (Machine.RISCV, 32): "riscv32",
+    (Machine.MIPS, 64): "mips64",
+    (Machine.MIPS, 32): "mips",
+    (Machine.LOONGARCH, 64): "loongarch64",
+    (Machine.LOONGARCH, 32): "loongarch32",
+    (Machine.SPARCV9, 64): "sparc64",
+    (Machine.SPARC, 32): "sparc",
+    (Machine.IA_64, 64): "ia64",
+    (Machine.M68K, 32): "m68k",
+}
+
+
+def machine_name(e_machine: int, bits: int) -> str:
+    """The conventional architecture name, or ``em_<number>`` for one we do not name."""
+    return _MACHINE_NAMES.get((e_machine, bits), f"em_{e_machine}")
+
+
+# Struct formats keyed by (class, byte order), as in packaging's _elffile.
+_ORDER = {ELFDATA2LSB: "<", ELFDATA2MSB: ">"}
+_EHDR_TAIL = {  # everything after e_ident
+    ELFCLASS32: "HHIIIIIHHHHHH",
+    ELFCLASS64: "HHIQQQIHHHHHH",
+}
+_SHDR = {ELFCLASS32: "IIIIIIIIII", ELFCLASS64: "IIQQQQIIQQ"}
+_PHDR = {ELFCLASS32: "IIIIIIII", ELFCLASS64: "IIQQQQQQ"}
+_SYM = {ELFCLASS32: "IIIBBH", ELFCLASS64: "IBBHQQ"}
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    index: int
+    name: str
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+    @property
+    def has_file_data(self) -> bool:
+        return self.type not in (SectionType.NOBITS, SectionType.NULL)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+    def contains(self, address: int) -> bool:
+        return self.vaddr <= address < self.vaddr + self.memsz
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One ELF note; ``desc`` is a view into the file, ``offset`` the note's file offset."""
+
+    name: bytes
+    type: int
+    desc: bytes
+    offset: int
+
+
+class FunctionIndex:
+    """Function symbols sorted by address, for "which function holds this pc".
+
+    Built from ``.symtab`` when present, else ``.dynsym``, the order GDB and
+    readelf users expect.  Names are decoded lazily: a file with 100,000
+    symbols and ten probes should not decode 100,000 strings.
+    """
+
+    def __init__(self, source: str, entries: list[tuple[int, int, int]], strtab: bytes) -> None:
+        entries.sort()
+        self.source = source
+        self._starts = [e[0] for e in entries]
+        self._entries = entries
+        self._strtab = strtab
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, address: int) -> tuple[str, int] | None:
+        """The (name, offset) of the sized function containing ``address``.
+
+        Several symbols may cover one address (aliases, nested sizes); the
+        one starting closest below the address wins, as in GDB.
+        """
+        i = bisect.bisect_right(self._starts, address) - 1
+        while i >= 0:
+            start, size, name_offset = self._entries[i]
+            if start <= address < start + size:
+                return _cstring(self._strtab, name_offset), address - start
+            if address - start > 1 << 24:  # no function is this large; stop scanning
+                return None
+            i -= 1
+        return None
+
+
+def _cstring(data: bytes, offset: int) -> str:
+    if offset >= len(data):
+        return ""
+    end = data.find(b"\0", offset)
+    if end < 0:
+        end = len(data)
+    return data[offset:end].decode("utf-8", "backslashreplace")
+
+
+class ElfFile:
+    """An ELF file held in memory (normally an ``mmap``), parsed on demand."""
+
+    def __init__(self, path: str, data: bytes | mmap.mmap) -> None:
+        self.path = path
+        self._view = memoryview(data).cast("B")
+        self.size = len(self._view)
+        if self.size < 16 or bytes(self._view[:4]) != ELF_MAGIC:
+            raise NotObjectFileError(path, "not an ELF file")
+        ei_class, ei_data = self._view[EI_CLASS], self._view[EI_DATA]
+        if ei_class not in _EHDR_TAIL:
+            raise MalformedFileError(path, f"unknown ELF class {ei_class}", EI_CLASS)
+        if ei_data not in _ORDER:
+            raise MalformedFileError(path, f"unknown ELF data encoding {ei_data}", EI_DATA)
+        self.elf_class = ei_class
+        self.bits = 32 if ei_class == ELFCLASS32 else 64
+        self.endian = "little" if ei_data == ELFDATA2LSB else "big"
+        self._order = _ORDER[ei_data]
+        self.addr_size = self.bits // 8
+        (
+            self.e_type,
+            self.e_machine,
+            _version,
+            self.e_entry,
+            self.e_phoff,
+            self.e_shoff,
+            self.e_flags,
+            _ehsize,
+            self.e_phentsize,
+            e_phnum,
+            self.e_shentsize,
+            e_shnum,
+            e_shstrndx,
+        ) = self._unpack(_EHDR_TAIL[ei_class], 16, "ELF header")
+        self.machine = machine_name(self.e_machine, self.bits)
+        self._e_phnum, self._e_shnum, self._e_shstrndx = e_phnum, e_shnum, e_shstrndx
+        self._sections: list[Section] | None = None
+        self._segments: list[Segment] | None = None
+
+    def release(self) -> None:
+        """Drop the view of the file's bytes, so that the caller can unmap them."""
+        self._view.release()
+
+    # -- raw access ---------------------------------------------------------
+
+    def _unpack(self, fmt: str, offset: int, what: str) -> tuple[int, ...]:
+        try:
+            return struct.unpack_from(self._order + fmt, self._view, offset)
+        except struct.error:
+            raise MalformedFileError(self.path, f"truncated {what}", offset) from None
+
+    def read(self, offset: int, size: int, what: str) -> bytes:
+        """``size`` bytes at ``offset``, or an error naming ``what`` was cut off."""
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise MalformedFileError(
+                self.path,
+                f"{what} ({size:#x} bytes) runs past the end of the file ({self.size:#x} bytes)",
+                offset,
+            )
+        return bytes(self._view[offset : offset + size])
+
+    def read_address(self, data: bytes, offset: int) -> int:
+        fmt = self._order + ("I" if self.addr_size == 4 else "Q")
+        value: int = struct.unpack_from(fmt, data, offset)[0]
+        return value
+
+    def _table(self, offset: int, count: int, entsize: int, minimum: int, what: str) -> None:
+        """Check that a table of ``count`` entries lies inside the file."""
+        if count and entsize < minimum:
+            raise MalformedFileError(self.path, f"{what} entry size {entsize} is below {minimum}")
+        end = offset + count * entsize
+        if offset < 0 or end > self.size:
+            raise MalformedFileError(
+                self.path,
+                f"{what} ({count} entries of {entsize} bytes) runs past the end of the file",
+                offset,
+            )
+
+    # -- sections -----------------------------------------------------------
+
+    @property
+    def type_name(self) -> str:
+        try:
+            return ElfType(self.e_type).name
+        except ValueError:
+            return f"ET_{self.e_type:#x}"
+
+    @property
+    def sections(self) -> list[Section]:
+        if self._sections is None:
+            self._sections = self._read_sections()
+        return self._sections
+
+    def _read_sections(self) -> list[Section]:
+        if self.e_shoff == 0:
+            return []
+        fmt = _SHDR[self.elf_class]
+        shdr_size = struct.calcsize(fmt)
+        shnum, shstrndx = self._e_shnum, self._e_shstrndx
+        if shnum == 0 or shstrndx == SHN_XINDEX:
+            # Extended numbering: the real values live in section header 0.
+            first = self._unpack(fmt, self.e_shoff, "section header 0")
+            if shnum == 0:
+                shnum = first[5]
+            if shstrndx == SHN_XINDEX:
+                shstrndx = first[6]
+        self._table(self.e_shoff, shnum, self.e_shentsize, shdr_size, "section header table")
+        raw = [
+            self._unpack(fmt, self.e_shoff + i * self.e_shentsize, f"section header {i}")
+            for i in range(shnum)
+        ]
+        names = b""
+        if 0 < shstrndx < shnum:
+            _n, s_type, _f, _a, s_off, s_size, *_ = raw[shstrndx]
+            if s_type != SectionType.NOBITS:
+                names = self.read(s_off, s_size, "section name table")
+        sections = []
+        for i, (name, s_type, flags, addr, off, size, link, info, align, ent) in enumerate(raw):
+            sections.append(
+                Section(
+                    i, _cstring(names, name), s_type, flags, addr, off, size, link, info, align, ent
+                )
+            )
+        return sections
+
+    def section_by_name(self, name: str) -> Section | None:
+        for section in self.sections:
+            if section.name == name:
+                return section
+        return None
+
+    def section_data(self, section: Section) -> bytes:
+        if not section.has_file_data:
+            return b""
+        return self.read(section.offset, section.size, f"section {section.name or section.index}")
+
+    # -- segments -----------------------------------------------------------
+
+    @property
+    def segments(self) -> list[Segment]:
+        if self._segments is None:
+            self._segments = self._read_segments()
+        return self._segments
+
+    def _read_segments(self) -> list[Segment]:
+        if self.e_phoff == 0:
+            return []
+        fmt = _PHDR[self.elf_class]
+        phnum = self._e_phnum
+        if phnum == PN_XNUM and self.sections:
+            phnum = self.sections[0].info
+        self._table(
+            self.e_phoff, phnum, self.e_phentsize, struct.calcsize(fmt), "program header table"
+        )
+        segments = []
+        for i in range(phnum):
+            raw = self._unpack(fmt, self.e_phoff + i * self.e_phentsize, f"program header {i}")
+            if self.elf_class == ELFCLASS32:
+                p_type, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, p_flags, _align = raw
+            else:
+                p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = raw
+            segments.append(Segment(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz))
+        return segments
+
+    def load_segment_for(self, address: int) -> Segment | None:
+        for segment in self.segments:
+            if segment.type == SegmentType.LOAD and segment.contains(address):
+                return segment
+        return None
+
+    # -- notes --------------------------------------------------------------
+
+    def note_sections(self) -> list[Section]:
+        return [s for s in self.sections if s.type == SectionType.NOTE]
+
+    def notes(self, section: Section) -> Iterator[Note]:
+        """The notes of one SHT_NOTE section, in file order.
+
+        Alignment follows readelf: 8-byte padding only in a section aligned to
+        8 (GNU property notes), 4 everywhere else.  A note whose sizes run past
+        the section ends the walk with an error rather than a guess.
+        """
+        data = self.section_data(section)
+        align = 8 if section.addralign == 8 else 4
+        position = 0
+        header = self._order + "III"
+        while position + 12 <= len(data):
+            namesz, descsz, n_type = struct.unpack_from(header, data, position)
+            name_start = position + 12
+            desc_start = _round_up(name_start + namesz, align)
+            end = _round_up(desc_start + descsz, align)
+            if desc_start + descsz > len(data):
+                raise MalformedFileError(
+                    self.path,
+                    f"note in section {section.name} claims {namesz}+{descsz} bytes, "
+                    f"past the end of the section",
+                    section.offset + position,
+                )
+            name = data[name_start : name_start + namesz]
+            if name.endswith(b"\0"):
+                name = name[:-1]
+            yield Note(
+                name, n_type, data[desc_start : desc_start + descsz], section.offset + position
+            )
+            position = end
+        if position < len(data) and any(data[position:]):
+            raise MalformedFileError(
+                self.path,
+                f"{len(data) - position} trailing bytes in note section {section.name}",
+                section.offset + position,
+            )
+
+    # -- symbols ------------------------------------------------------------
+
+    def function_index(self) -> FunctionIndex | None:
+        """Function symbols from ``.symtab``, else ``.dynsym``; None if neither has any."""
+        for wanted in (SectionType.SYMTAB, SectionType.DYNSYM):
+            for section in self.sections:
+                if section.type == wanted and section.has_file_data:
+                    index = self._function_index(section)
+                    if len(index):
+                        return index
+        return None
+
+    def _function_index(self, section: Section) -> FunctionIndex:
+        fmt = self._order + _SYM[self.elf_class]
+        entsize = struct.calcsize(fmt)
+        data = self.section_data(section)
+        strtab = b""
+        if 0 < section.link < len(self.sections):
+            strtab = self.section_data(self.sections[section.link])
+        usable = len(data) - len(data) % entsize
+        opd = self._ppc64_opd()
+        thumb = self.e_machine == Machine.ARM
+        entries: list[tuple[int, int, int]] = []
+        for fields in struct.iter_unpack(fmt, data[:usable]):
+            if self.elf_class == ELFCLASS32:
+                name, value, size, info, _other, shndx = fields
+            else:
+                name, info, _other, shndx, value, size = fields
+            if info & 0xF not in (STT_FUNC, STT_GNU_IFUNC) or shndx == SHN_UNDEF or not size:
+                continue
+            if opd is not None and shndx == opd[0]:
+                value = opd[1](value)
+                if value is None:
+                    continue
+            if thumb:
+                value &= ~1
+            entries.append((value, size, name))
+        return FunctionIndex(section.name, entries, strtab)
+
+    def _ppc64_opd(self) -> tuple[int, _OpdReader] | None:
+        """On 64-bit PowerPC ELFv1, function symbols point at .opd descriptors."""
+        if self.e_machine != Machine.PPC64 or (self.e_flags & 3) == 2:
+            return None
+        opd = self.section_by_name(".opd")
+        if opd is None or not opd.has_file_data:
+            return None
+        return opd.index, _OpdReader(self, opd, self.section_data(opd))
+
+
+class _OpdReader:
+    """Maps a function descriptor's address to the entry point it holds."""
+
+    def __init__(self, elf: ElfFile, section: Section, data: bytes) -> None:
+        self._elf, self._section, self._data = elf, section, data
+
+    def __call__(self, descriptor: int) -> int | None:
+        offset = descriptor - self._section.addr
+        if offset < 0 or offset + 8 > len(self._data):
+            return None
+        return self._elf.read_address(self._data, offset)
+
+
+def _round_up(value: int, align: int) -> int:
+    return (value + align - 1) & ~(align - 1)

@@ -1,0 +1,142 @@
+"""The probe model shared by every container format and every output.
+
+A *site* is one place in the code where a probe fires: one stapsdt note, or
+one DOF offset.  A *probe* is the ``provider:name`` pair that users attach
+to; it groups sites.  Sites are never merged, because an inlined or
+duplicated probe has one site per copy and each needs its own uprobe.
+
+Addresses are plain ints; ``None`` means "does not apply" (no semaphore,
+no loadable segment, an unrelocated object file), never zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Argument:
+    """One probe argument as the note spells it: ``[-]SIZE[f]@OPERAND`` or a bare operand.
+
+    ``size`` and ``signed`` are ``None`` for a sizeless (old-style) argument,
+    whose width the consumer must assume.
+    """
+
+    raw: str
+    size: int | None
+    signed: bool | None
+    is_float: bool
+    operand: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoteValues:
+    """The three addresses exactly as stored in the note, before any adjustment."""
+
+    pc: int
+    base: int
+    semaphore: int
+
+
+class BaseAdjustment:
+    """Why a site's address is, or is not, the note's pc moved by ``.stapsdt.base``."""
+
+    APPLIED = "applied"
+    NOTE_BASE_ZERO = "note-base-zero"
+    NO_BASE_SECTION = "no-stapsdt-base-section"
+    UNRELOCATED = "unrelocated-object"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    provider: str
+    name: str
+    args_raw: str
+    args: tuple[Argument, ...]
+    address: int | None
+    file_offset: int | None
+    semaphore_address: int | None
+    semaphore_file_offset: int | None
+    function: str | None
+    note: NoteValues | None = None
+    kind: str = "stapsdt"
+    base_adjustment: str | None = None
+    section: str | None = None
+    note_offset: int | None = None
+    note_size: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def probe_id(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+    @property
+    def function_name(self) -> str | None:
+        """The function without its ``+0x..`` offset, for dtrace-style listings."""
+        if self.function is None:
+            return None
+        return self.function.rsplit("+", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """All the sites of one ``provider:name`` in one file."""
+
+    provider: str
+    name: str
+    sites: tuple[Site, ...]
+
+    @property
+    def probe_id(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+    @property
+    def semaphore_address(self) -> int | None:
+        """The semaphore shared by the sites; sites of one probe share one by construction."""
+        for site in self.sites:
+            if site.semaphore_address is not None:
+                return site.semaphore_address
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OtherNote:
+    """A note with owner ``stapsdt`` but a type we do not know; reported, never dropped."""
+
+    section: str
+    type: int
+    size: int
+    offset: int
+
+
+@dataclass(slots=True)
+class ScannedFile:
+    """Everything found in one input file.
+
+    ``error`` is set when the file could not be read completely; ``sites``
+    then holds whatever was read before the damage (a partial result).
+    """
+
+    path: str
+    format: str | None = None
+    machine: str | None = None
+    bits: int | None = None
+    endian: str | None = None
+    elf_type: str | None = None
+    error: str | None = None
+    sites: list[Site] = field(default_factory=list)
+    other_notes: list[OtherNote] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    function_source: str | None = None
+
+    @property
+    def probes(self) -> list[Probe]:
+        return group_sites(self.sites)
+
+
+def group_sites(sites: list[Site]) -> list[Probe]:
+    """Group sites by ``provider:name``, in order of each probe's first site."""
+    groups: dict[tuple[str, str], list[Site]] = {}
+    for site in sites:
+        groups.setdefault((site.provider, site.name), []).append(site)
+    return [Probe(provider, name, tuple(group)) for (provider, name), group in groups.items()]

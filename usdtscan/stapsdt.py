@@ -1,0 +1,211 @@
+"""SystemTap SDT notes: from ELF notes to probe sites.
+
+Each note of owner ``stapsdt`` and type 3 describes one site: the pc of the
+probe's ``nop``, the link-time address of ``.stapsdt.base``, the semaphore's
+address (0 for none), then three NUL-terminated strings: provider, name and
+the argument string.  If prelink or a linker script moved the code, the pc
+in the note is stale; the difference between where ``.stapsdt.base`` ended up
+and the base the note recorded fixes it, exactly as libbpf, bcc and GDB do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .args.tokenize import tokenize
+from .elf import PF_W, PF_X, ElfFile, ElfType, FunctionIndex, Note, SegmentType
+from .errors import MalformedFileError
+from .model import BaseAdjustment, NoteValues, OtherNote, ScannedFile, Site
+
+STAPSDT_OWNER = b"stapsdt"
+NT_STAPSDT = 3
+BASE_SECTION = ".stapsdt.base"
+
+
+@dataclass(frozen=True, slots=True)
+class RawNote:
+    """The decoded fields of one stapsdt note, before any interpretation."""
+
+    values: NoteValues
+    provider: str
+    name: str
+    args: str
+    warnings: list[str]
+    section: str
+    offset: int
+    size: int
+
+
+def _decode(raw: bytes, what: str, warnings: list[str]) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        warnings.append(f"{what} is not valid UTF-8")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def decode_note(elf: ElfFile, note: Note, section: str) -> RawNote:
+    """Split a stapsdt descriptor; raises MalformedFileError if it is too short."""
+    desc = note.desc
+    width = elf.addr_size
+    if len(desc) < 3 * width + 3:
+        raise MalformedFileError(
+            elf.path, f"stapsdt note too small ({len(desc)} bytes)", note.offset
+        )
+    values = NoteValues(
+        elf.read_address(desc, 0), elf.read_address(desc, width), elf.read_address(desc, 2 * width)
+    )
+    strings: list[bytes] = []
+    position = 3 * width
+    for what in ("provider", "name", "argument string"):
+        end = desc.find(b"\0", position)
+        if end < 0:
+            raise MalformedFileError(
+                elf.path, f"stapsdt note: {what} is not NUL-terminated", note.offset
+            )
+        strings.append(desc[position:end])
+        position = end + 1
+    warnings: list[str] = []
+    if any(desc[position:]):
+        warnings.append(
+            f"{len(desc) - position} bytes after the argument string in the note are not NUL"
+        )
+    provider = _decode(strings[0], "provider", warnings)
+    name = _decode(strings[1], "name", warnings)
+    args = _decode(strings[2], "argument string", warnings)
+    return RawNote(values, provider, name, args, warnings, section, note.offset, len(desc))
+
+
+def iter_raw_notes(elf: ElfFile, scanned: ScannedFile) -> Iterator[RawNote]:
+    """Every stapsdt note of every SHT_NOTE section, in file order.
+
+    Notes of owner ``stapsdt`` with another type go to ``scanned.other_notes``.
+    """
+    for section in elf.note_sections():
+        for note in elf.notes(section):
+            if note.name != STAPSDT_OWNER:
+                continue
+            if note.type != NT_STAPSDT:
+                scanned.other_notes.append(
+                    OtherNote(section.name, note.type, len(note.desc), note.offset)
+                )
+                scanned.warnings.append(
+                    f"note of owner stapsdt with unknown type {note.type} "
+                    f"at file offset {note.offset:#x}"
+                )
+                continue
+            yield decode_note(elf, note, section.name)
+
+
+class SiteBuilder:
+    """Turns raw notes into sites: base adjustment, file offsets and functions."""
+
+    def __init__(self, elf: ElfFile) -> None:
+        self.elf = elf
+        self.relocatable = elf.e_type == ElfType.REL
+        base_section = elf.section_by_name(BASE_SECTION)
+        self.base_address = None if base_section is None else base_section.addr
+        self._functions: FunctionIndex | None = None
+        self._functions_loaded = False
+        self.missing_file_data = False
+
+    @property
+    def functions(self) -> FunctionIndex | None:
+        if not self._functions_loaded:
+            self._functions_loaded = True
+            self._functions = None if self.relocatable else self.elf.function_index()
+        return self._functions
+
+    def _adjust(self, values: NoteValues) -> tuple[int, str]:
+        if self.relocatable:
+            return 0, BaseAdjustment.UNRELOCATED
+        if values.base == 0:
+            return 0, BaseAdjustment.NOTE_BASE_ZERO
+        if self.base_address is None:
+            return 0, BaseAdjustment.NO_BASE_SECTION
+        return self.base_address - values.base, BaseAdjustment.APPLIED
+
+    def _file_offset(self, address: int, flag: int, what: str, warnings: list[str]) -> int | None:
+        if self.relocatable:
+            return None
+        segment = self.elf.load_segment_for(address)
+        if segment is None:
+            warnings.append(f"{what} {address:#x} is in no loadable segment")
+            return None
+        if not segment.flags & flag:
+            kind = "executable" if flag == PF_X else "writable"
+            warnings.append(f"{what} {address:#x} is outside a {kind} segment")
+        if address - segment.vaddr >= segment.filesz:
+            # Separate debug files keep the segments but not their bytes (filesz 0,
+            # offsets rewritten): an offset here would not be the real binary's.
+            warnings.append(f"{what} {address:#x} has no bytes in this file")
+            self.missing_file_data = True
+            return None
+        return address - segment.vaddr + segment.offset
+
+    def build(self, raw: RawNote) -> Site:
+        values = raw.values
+        warnings = list(raw.warnings)
+        delta, how = self._adjust(values)
+        mask = (1 << self.elf.bits) - 1
+        address = (values.pc + delta) & mask
+        semaphore = None if values.semaphore == 0 else (values.semaphore + delta) & mask
+        file_offset = self._file_offset(address, PF_X, "site", warnings)
+        semaphore_offset = None
+        if semaphore is not None:
+            semaphore_offset = self._file_offset(semaphore, PF_W, "semaphore", warnings)
+        function = None
+        if self.functions is not None:
+            found = self.functions.lookup(address)
+            if found is not None:
+                function = f"{found[0]}+{found[1]:#x}"
+        return Site(
+            provider=raw.provider,
+            name=raw.name,
+            args_raw=raw.args,
+            args=tokenize(raw.args),
+            address=address,
+            file_offset=file_offset,
+            semaphore_address=semaphore,
+            semaphore_file_offset=semaphore_offset,
+            function=function,
+            note=values,
+            kind="stapsdt",
+            base_adjustment=how,
+            section=raw.section,
+            note_offset=raw.offset,
+            note_size=raw.size,
+            warnings=tuple(warnings),
+        )
+
+
+def scan_elf(elf: ElfFile, scanned: ScannedFile) -> None:
+    """Fill ``scanned`` with the sites of ``elf``.
+
+    A note that cannot be decoded stops the walk with ``scanned.error`` set,
+    keeping the sites read before it: one corrupt note should not hide the
+    probes that are fine.
+    """
+    scanned.format = "elf"
+    scanned.machine = elf.machine
+    scanned.bits = elf.bits
+    scanned.endian = elf.endian
+    scanned.elf_type = elf.type_name
+    builder = SiteBuilder(elf)
+    try:
+        for raw in iter_raw_notes(elf, scanned):
+            scanned.sites.append(builder.build(raw))
+    except MalformedFileError as exc:
+        scanned.error = exc.reason
+    if builder.missing_file_data:
+        scanned.warnings.append(
+            "some sites have no bytes in this file (a separate debug file?): "
+            "their file offsets are those of the stripped binary, unknown here"
+        )
+    if builder.relocatable and scanned.sites:
+        scanned.warnings.append("relocatable object: addresses are unrelocated, no file offsets")
+    if not elf.sections and any(s.type == SegmentType.NOTE for s in elf.segments):
+        scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
+    if builder.functions is not None:
+        scanned.function_source = builder.functions.source
