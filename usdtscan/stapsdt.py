@@ -134,8 +134,8 @@ class SiteBuilder:
             warnings.append(f"{what} {address:#x} is in no loadable segment")
             return None
         if not segment.flags & flag:
-            kind = "executable" if flag == PF_X else "writable"
-            warnings.append(f"{what} {address:#x} is outside a {kind} segment")
+            kind = "an executable" if flag == PF_X else "a writable"
+            warnings.append(f"{what} {address:#x} is outside {kind} segment")
         if address - segment.vaddr >= segment.filesz:
             # Separate debug files keep the segments but not their bytes (filesz 0,
             # offsets rewritten): an offset here would not be the real binary's.

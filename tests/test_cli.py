@@ -1,0 +1,235 @@
+"""The command line as a user runs it: output formats, filters, exit status, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from usdtscan import FileAccessError, MalformedFileError, NotObjectFileError, probes, scan
+from usdtscan.elf import ElfFile
+
+from .conftest import FIXTURE_BIN
+
+SAMPLE = FIXTURE_BIN / "x86_64" / "probes-O2"
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "usdtscan", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def note_section_offset(path: Path) -> tuple[int, int]:
+    elf = ElfFile(str(path), path.read_bytes())
+    section = elf.section_by_name(".note.stapsdt")
+    assert section is not None
+    return section.offset, section.size
+
+
+# -- good input -------------------------------------------------------------
+
+
+def test_table_lists_every_site() -> None:
+    result = run(str(SAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    header = result.stdout.splitlines()[1].split()
+    assert header == ["PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS"]
+    rows = result.stdout.splitlines()[2:]
+    assert len(rows) == len(probes(SAMPLE))
+    first = probes(SAMPLE)[0]
+    assert f"{first.file_offset:#x}" in rows[0] or any(f"{first.file_offset:#x}" in r for r in rows)
+
+
+def test_json_contract() -> None:
+    result = run("--json", str(SAMPLE))
+    assert result.returncode == 0
+    document = json.loads(result.stdout)
+    assert set(document) == {"usdtscan_version", "files"}
+    (entry,) = document["files"]
+    for key in ("path", "format", "machine", "bits", "endian", "elf_type", "error", "probes"):
+        assert key in entry
+    assert (entry["format"], entry["machine"], entry["bits"], entry["endian"]) == (
+        "elf", "x86_64", 64, "little",
+    )
+    assert entry["error"] is None
+    sites = probes(SAMPLE)
+    assert len(entry["probes"]) == len(sites)
+    for site_json, site in zip(entry["probes"], sites, strict=True):
+        for key in (
+            "provider", "name", "note", "address", "file_offset", "semaphore_address",
+            "semaphore_file_offset", "function", "args_raw", "args",
+        ):
+            assert key in site_json
+        assert site_json["note"] == {
+            "pc": site.note.pc, "base": site.note.base, "semaphore": site.note.semaphore,
+        } if site.note else None
+        assert site_json["file_offset"] == site.file_offset
+        assert [a["raw"] for a in site_json["args"]] == [a.raw for a in site.args]
+        for arg in site_json["args"]:
+            assert set(arg) >= {"raw", "size", "signed", "float", "operand"}
+    grouped = {(g["provider"], g["name"]): g["sites"] for g in entry["groups"]}
+    assert sum(len(v) for v in grouped.values()) == len(sites)
+
+
+def test_probe_glob_filters() -> None:
+    sites = probes(SAMPLE)
+    provider = sites[0].provider
+    result = run("--json", "--probe", f"{provider}:*", str(SAMPLE))
+    names = {s["provider"] for s in json.loads(result.stdout)["files"][0]["probes"]}
+    assert names == {provider}
+    result = run("--json", "--probe", "no_such_probe*", str(SAMPLE))
+    assert json.loads(result.stdout)["files"][0]["probes"] == []
+
+
+def test_verbose_shows_each_site() -> None:
+    result = run("-v", str(SAMPLE))
+    assert result.returncode == 0
+    assert result.stdout.count("    site ") == len(probes(SAMPLE))
+
+
+def test_readelf_format_matches_the_tool() -> None:
+    result = run("--format", "readelf", str(SAMPLE))
+    readelf = subprocess.run(["readelf", "-n", str(SAMPLE)], capture_output=True, text=True)
+    if readelf.returncode != 0:
+        pytest.skip("binutils readelf not installed")
+    from .oracle import stapsdt_blocks
+
+    assert result.stdout == stapsdt_blocks(readelf.stdout)
+
+
+def test_default_is_the_running_interpreter() -> None:
+    result = run("--json")
+    assert result.returncode == 0, result.stderr
+    paths = [f["path"] for f in json.loads(result.stdout)["files"]]
+    assert paths[0] == os.path.realpath(sys.executable)
+
+
+def test_recursive_walk_finds_fixtures_once(tmp_path: Path) -> None:
+    target = tmp_path / "tree"
+    target.mkdir()
+    (target / "a").symlink_to(SAMPLE)
+    (target / "b").hardlink_to(target / "a") if False else None
+    (target / "loop").symlink_to(target)
+    (target / "text").write_text("not an object")
+    result = run("--json", "-r", str(target))
+    assert result.returncode == 0, result.stderr
+    assert [f["path"] for f in json.loads(result.stdout)["files"]] == [str(target / "a")]
+
+
+# -- bad input ----------------------------------------------------------------
+
+
+def expect_one_error(result: subprocess.CompletedProcess[str], path: Path, reason: str) -> None:
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"usdtscan: {path}: ")
+    assert reason in lines[0]
+
+
+def test_missing_file() -> None:
+    expect_one_error(run("/no/such/file"), Path("/no/such/file"), "no such file")
+    with pytest.raises(FileAccessError):
+        probes("/no/such/file")
+
+
+def test_directory_needs_recursive(tmp_path: Path) -> None:
+    expect_one_error(run(str(tmp_path)), tmp_path, "is a directory")
+
+
+def test_fifo_does_not_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    expect_one_error(run(str(fifo), timeout=10), fifo, "is a FIFO")
+
+
+def test_not_elf(tmp_path: Path) -> None:
+    path = tmp_path / "text"
+    path.write_text("hello\n")
+    expect_one_error(run(str(path)), path, "not an ELF file")
+    with pytest.raises(NotObjectFileError):
+        scan(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    expect_one_error(run(str(path)), path, "empty file")
+
+
+@pytest.mark.parametrize("length", [4, 20, 63])
+def test_truncated_header(tmp_path: Path, length: int) -> None:
+    path = tmp_path / "cut"
+    path.write_bytes(SAMPLE.read_bytes()[:length])
+    result = run(str(path))
+    expect_one_error(result, path, "truncated ELF header" if length > 16 else "not an ELF file")
+
+
+def test_truncated_section_table(tmp_path: Path) -> None:
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "cut"
+    path.write_bytes(data[: len(data) - 100])
+    expect_one_error(run(str(path)), path, "section header table")
+    with pytest.raises(MalformedFileError):
+        probes(path)
+
+
+def test_note_running_past_its_section_keeps_earlier_sites(tmp_path: Path) -> None:
+    data = bytearray(SAMPLE.read_bytes())
+    offset, size = note_section_offset(SAMPLE)
+    good = probes(SAMPLE)
+    # Walk to the third note and give it a descriptor size that overflows.
+    position = offset
+    for _ in range(2):
+        namesz, descsz, _type = struct.unpack_from("<III", data, position)
+        position += 12 + (namesz + 3 & ~3) + (descsz + 3 & ~3)
+    struct.pack_into("<I", data, position + 4, 0xFFFFFFF0)
+    path = tmp_path / "corrupt"
+    path.write_bytes(bytes(data))
+    scanned = scan(path)
+    assert scanned.error is not None and "past the end of the section" in scanned.error
+    assert scanned.sites == good[:2]
+    with pytest.raises(MalformedFileError):
+        probes(path)
+    result = run("--json", str(path))
+    assert result.returncode == 2
+    assert len(json.loads(result.stdout)["files"][0]["probes"]) == 2
+
+
+def test_no_permission(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(SAMPLE.read_bytes())
+    path.chmod(0)
+    if os.geteuid() == 0:
+        # root reads anything: drop to nobody for the run
+        tmp_path.chmod(0o755)
+        result = subprocess.run(
+            [sys.executable, "-m", "usdtscan", str(path)],
+            capture_output=True, text=True, timeout=30, user=65534,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            cwd="/",
+        )
+    else:
+        result = run(str(path))
+    expect_one_error(result, path, "permission denied")
+
+
+def test_other_files_still_reported(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = run("--json", str(missing), str(SAMPLE))
+    assert result.returncode == 2
+    files = json.loads(result.stdout)["files"]
+    assert files[0]["error"] == "no such file or directory"
+    assert files[1]["error"] is None and len(files[1]["probes"]) == len(probes(SAMPLE))
