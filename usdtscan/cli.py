@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from . import __version__
+from .debuginfo import DEFAULT_DEBUG_DIRS
 from .model import ScannedFile, Site
 from .scan import scan_or_error
 
@@ -54,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("text", "json", "readelf"),
         help="output format; 'readelf' prints the stapsdt notes as 'readelf -n' does",
+    )
+    parser.add_argument(
+        "--debug-dir",
+        action="append",
+        metavar="DIR",
+        help="where separate debug files live, for the function names of stripped files "
+        "(by build ID or .gnu_debuglink, as GDB looks); default /usr/lib/debug; repeatable",
+    )
+    parser.add_argument(
+        "--no-debuginfo",
+        action="store_true",
+        help="do not look for separate debug files; names come from the file alone",
     )
     parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
     return parser
@@ -95,10 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     paths = options.paths or _default_paths()
     keep = probe_filter(options.probe)
+    debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
     status = EXIT_OK
     scanned_files: list[ScannedFile] = []
     for path, listing_error in expand(paths, options.recursive):
-        scanned = ScannedFile(path, error=listing_error) if listing_error else scan_or_error(path)
+        if listing_error:
+            scanned = ScannedFile(path, error=listing_error)
+        else:
+            scanned = scan_or_error(path, debug_dirs)
         if scanned.error is not None:
             print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE

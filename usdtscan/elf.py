@@ -19,7 +19,7 @@ import bisect
 import enum
 import mmap
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .errors import MalformedFileError, NotObjectFileError
@@ -57,12 +57,14 @@ class SectionType(enum.IntEnum):
 
 class SegmentType(enum.IntEnum):
     LOAD = 1
+    DYNAMIC = 2
     NOTE = 4
 
 
 PF_X, PF_W, PF_R = 1, 2, 4
 
 STT_FUNC = 2
+NT_GNU_BUILD_ID = 3
 STT_GNU_IFUNC = 10
 
 
@@ -424,6 +426,32 @@ class ElfFile:
                 section.offset + position,
             )
 
+    def build_id(self) -> str | None:
+        """The GNU build ID as hex, the key of ``/usr/lib/debug/.build-id``."""
+        for section in self.note_sections():
+            if section.name != ".note.gnu.build-id":
+                continue
+            try:
+                for note in self.notes(section):
+                    if note.name == b"GNU" and note.type == NT_GNU_BUILD_ID and note.desc:
+                        return note.desc.hex()
+            except MalformedFileError:
+                return None
+        return None
+
+    def debuglink(self) -> str | None:
+        """The file name in ``.gnu_debuglink``: where a stripped file's debug file is."""
+        section = self.section_by_name(".gnu_debuglink")
+        if section is None or not section.has_file_data:
+            return None
+        data = self.section_data(section)
+        end = data.find(b"\0")
+        name = data[: end if end >= 0 else len(data)].decode("utf-8", "replace")
+        return name if name and "/" not in name else None
+
+    def has_symtab(self) -> bool:
+        return any(s.type == SectionType.SYMTAB and s.has_file_data for s in self.sections)
+
     # -- symbols ------------------------------------------------------------
 
     def function_index(self) -> FunctionIndex | None:
@@ -471,6 +499,106 @@ class ElfFile:
         if opd is None or not opd.has_file_data:
             return None
         return opd.index, _OpdReader(self, opd, self.section_data(opd))
+
+    # -- dynamic section and symbol names -----------------------------------
+
+    def dynamic_info(self) -> DynamicInfo | None:
+        """DT_NEEDED, DT_RPATH, DT_RUNPATH and DT_SONAME, as the dynamic loader reads them.
+
+        The loader reads ``PT_DYNAMIC`` and finds the strings through
+        ``DT_STRTAB``, ignoring section headers, so this does the same and only
+        falls back to ``.dynamic``/``.dynstr`` when there is no program header.
+        None when the file has no dynamic section with bytes (static, or a
+        separate debug file).
+        """
+        table = self._dynamic_table()
+        if table is None:
+            return None
+        fmt = self._order + ("iI" if self.elf_class == ELFCLASS32 else "qQ")
+        entry_size = struct.calcsize(fmt)
+        entries: list[tuple[int, int]] = []
+        for tag, value in struct.iter_unpack(fmt, table[: len(table) - len(table) % entry_size]):
+            if tag == DT_NULL:
+                break
+            entries.append((tag, value))
+        strings = self._dynamic_strings(entries)
+
+        def text(offset: int) -> str:
+            return _cstring(strings, offset)
+
+        return DynamicInfo(
+            needed=tuple(text(v) for t, v in entries if t == DT_NEEDED),
+            rpath=next((text(v) for t, v in entries if t == DT_RPATH), None),
+            runpath=next((text(v) for t, v in entries if t == DT_RUNPATH), None),
+            soname=next((text(v) for t, v in entries if t == DT_SONAME), None),
+        )
+
+    def _dynamic_table(self) -> bytes | None:
+        for segment in self.segments:
+            if segment.type == SegmentType.DYNAMIC:
+                if segment.filesz == 0:
+                    return None
+                return self.read(segment.offset, segment.filesz, "dynamic segment")
+        for section in self.sections:
+            if section.type == SHT_DYNAMIC:
+                return self.section_data(section) or None
+        return None
+
+    def _dynamic_strings(self, entries: list[tuple[int, int]]) -> bytes:
+        address = next((v for t, v in entries if t == DT_STRTAB), None)
+        size = next((v for t, v in entries if t == DT_STRSZ), None)
+        if address is not None and size is not None:
+            segment = self.load_segment_for(address)
+            if segment is not None and address - segment.vaddr + size <= segment.filesz:
+                return self.read(address - segment.vaddr + segment.offset, size, "DT_STRTAB")
+        dynstr = self.section_by_name(".dynstr")
+        return b"" if dynstr is None else self.section_data(dynstr)
+
+    def defined_symbols(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` are defined (not merely imported) in ``.dynsym`` or ``.symtab``.
+
+        Names are matched by their string-table offsets rather than by decoding
+        every symbol: a libpython has 20,000 symbols and we want a handful.
+        """
+        wanted = [name.encode() for name in names]
+        found: set[str] = set()
+        fmt = self._order + _SYM[self.elf_class]
+        entsize = struct.calcsize(fmt)
+        for section in self.sections:
+            if section.type not in (SectionType.SYMTAB, SectionType.DYNSYM):
+                continue
+            if not section.has_file_data or not 0 < section.link < len(self.sections):
+                continue
+            strtab = self.section_data(self.sections[section.link])
+            offsets: dict[int, str] = {}
+            for name in wanted:
+                start = strtab.find(name + b"\0")
+                while start >= 0:
+                    offsets[start] = name.decode()
+                    start = strtab.find(name + b"\0", start + 1)
+            if not offsets:
+                continue
+            data = self.section_data(section)
+            for fields in struct.iter_unpack(fmt, data[: len(data) - len(data) % entsize]):
+                name_offset = fields[0]
+                shndx = fields[5] if self.elf_class == ELFCLASS32 else fields[3]
+                if name_offset in offsets and shndx != SHN_UNDEF:
+                    found.add(offsets[name_offset])
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicInfo:
+    """What the dynamic loader needs from one object to find its libraries."""
+
+    needed: tuple[str, ...]
+    rpath: str | None
+    runpath: str | None
+    soname: str | None
+
+
+SHT_DYNAMIC = 6
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_SONAME, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
 
 
 class _OpdReader:

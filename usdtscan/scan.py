@@ -16,10 +16,13 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .elf import ELF_MAGIC, ElfFile
+from . import debuginfo
+from .elf import ELF_MAGIC, ElfFile, FunctionIndex
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
 from .model import ScannedFile, Site
+from .macho import is_macho, scan_macho
 from .stapsdt import scan_elf
+from .sunw_dof import scan_sunw_dof
 
 _KIND_OF_SPECIAL = {
     stat.S_IFIFO: "a FIFO",
@@ -70,42 +73,93 @@ def mapped(path: str) -> Iterator[bytes | mmap.mmap]:
         os.close(fd)
 
 
-def scan(path: str | os.PathLike[str]) -> ScannedFile:
+def debug_file_functions(
+    path: str, elf: ElfFile, debug_dirs: tuple[str, ...]
+) -> FunctionIndex | None:
+    """Function symbols from the separate debug file of a stripped ``elf``.
+
+    Only a debug file with the same build ID is used (when the file has
+    one): symbols of another build would name the wrong functions.
+    """
+    build_id = elf.build_id()
+    for candidate in debuginfo.candidates(path, build_id, elf.debuglink(), debug_dirs):
+        try:
+            with mapped(candidate) as data:
+                debug = ElfFile(candidate, data)
+                try:
+                    if build_id is not None and debug.build_id() != build_id:
+                        continue
+                    index = debug.function_index()
+                finally:
+                    debug.release()
+        except UsdtscanError:
+            continue
+        if index is not None:
+            index.source = f"{candidate}:{index.source}"
+            return index
+    return None
+
+
+def scan(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> ScannedFile:
     """Read every probe site of one file.
+
+    ``arch`` picks one slice of a Mach-O file (``x86_64``, ``arm64``...).
 
     Raises a :class:`UsdtscanError` subclass when the file cannot be opened,
     is not an object file, or its headers are broken.  Damage found later,
     in a note section, is reported in ``ScannedFile.error`` with the sites
-    read before it, so a caller can show a partial result.
+    read before it, so a caller can show a partial result.  Function names
+    of a stripped file come from its separate debug file when one is found
+    under ``debug_dirs`` (by build ID or ``.gnu_debuglink``, as GDB does);
+    ``debug_dirs=None`` looks for none.
     """
     path = os.fspath(path)
     scanned = ScannedFile(path)
     with mapped(path) as data:
+        if is_macho(data[:8]):
+            scan_macho(path, data, scanned, arch)
+            return scanned
         if data[:4] != ELF_MAGIC:
             raise NotObjectFileError(path, "not an ELF file")
         elf = ElfFile(path, data)
         try:
-            scan_elf(elf, scanned)
+            dirs = debug_dirs
+            if dirs is None:
+                scan_elf(elf, scanned)
+            else:
+                scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs))
+            scan_sunw_dof(elf, scanned)
         finally:
             elf.release()
     return scanned
 
 
-def scan_or_error(path: str | os.PathLike[str]) -> ScannedFile:
+def scan_or_error(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> ScannedFile:
     """Like :func:`scan`, but a failure becomes ``ScannedFile.error``: for the CLI."""
     try:
-        return scan(path)
+        return scan(path, debug_dirs, arch)
     except UsdtscanError as exc:
         return ScannedFile(os.fspath(path), error=exc.reason)
 
 
-def probes(path: str | os.PathLike[str]) -> list[Site]:
+def probes(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+) -> list[Site]:
     """Every probe site of ``path``, in note order.
 
     Strict: any damage raises, where :func:`scan` would return a partial
     result.  Group the sites by probe with :func:`usdtscan.group_sites`.
     """
-    scanned = scan(path)
+    scanned = scan(path, debug_dirs)
     if scanned.error is not None:
         raise MalformedFileError(scanned.path, scanned.error)
     return scanned.sites

@@ -10,7 +10,7 @@ and the base the note recorded fixes it, exactly as libbpf, bcc and GDB do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .args.tokenize import tokenize
@@ -101,8 +101,11 @@ def iter_raw_notes(elf: ElfFile, scanned: ScannedFile) -> Iterator[RawNote]:
 class SiteBuilder:
     """Turns raw notes into sites: base adjustment, file offsets and functions."""
 
-    def __init__(self, elf: ElfFile) -> None:
+    def __init__(
+        self, elf: ElfFile, debug_functions: Callable[[], FunctionIndex | None] | None = None
+    ) -> None:
         self.elf = elf
+        self._debug_functions = debug_functions
         self.relocatable = elf.e_type == ElfType.REL
         base_section = elf.section_by_name(BASE_SECTION)
         self.base_address = None if base_section is None else base_section.addr
@@ -114,8 +117,16 @@ class SiteBuilder:
     def functions(self) -> FunctionIndex | None:
         if not self._functions_loaded:
             self._functions_loaded = True
-            self._functions = None if self.relocatable else self.elf.function_index()
+            self._functions = None if self.relocatable else self._load_functions()
         return self._functions
+
+    def _load_functions(self) -> FunctionIndex | None:
+        """The file's .symtab, else its debug file's, else its .dynsym."""
+        if not self.elf.has_symtab() and self._debug_functions is not None:
+            found = self._debug_functions()
+            if found is not None:
+                return found
+        return self.elf.function_index()
 
     def _adjust(self, values: NoteValues) -> tuple[int, str]:
         if self.relocatable:
@@ -180,7 +191,11 @@ class SiteBuilder:
         )
 
 
-def scan_elf(elf: ElfFile, scanned: ScannedFile) -> None:
+def scan_elf(
+    elf: ElfFile,
+    scanned: ScannedFile,
+    debug_functions: Callable[[], FunctionIndex | None] | None = None,
+) -> None:
     """Fill ``scanned`` with the sites of ``elf``.
 
     A note that cannot be decoded stops the walk with ``scanned.error`` set,
@@ -192,7 +207,7 @@ def scan_elf(elf: ElfFile, scanned: ScannedFile) -> None:
     scanned.bits = elf.bits
     scanned.endian = elf.endian
     scanned.elf_type = elf.type_name
-    builder = SiteBuilder(elf)
+    builder = SiteBuilder(elf, debug_functions)
     try:
         for raw in iter_raw_notes(elf, scanned):
             scanned.sites.append(builder.build(raw))
