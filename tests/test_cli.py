@@ -208,22 +208,45 @@ def test_note_running_past_its_section_keeps_earlier_sites(tmp_path: Path) -> No
     assert len(json.loads(result.stdout)["files"][0]["probes"]) == 2
 
 
+def _main_as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a forked child that has dropped root: root reads every file."""
+    from usdtscan.cli import main
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(read_end)
+            sys.stderr = open(write_end, "w")  # noqa: SIM115 - the child exits right after
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            code = main(list(args))
+            sys.stderr.flush()
+        except BaseException:
+            code = 99
+        os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as stream:
+        stderr = stream.read()
+    _pid, status = os.waitpid(pid, 0)
+    return subprocess.CompletedProcess(list(args), os.waitstatus_to_exitcode(status), "", stderr)
+
+
 def test_no_permission(tmp_path: Path) -> None:
     path = tmp_path / "secret"
     path.write_bytes(SAMPLE.read_bytes())
     path.chmod(0)
     if os.geteuid() == 0:
-        # root reads anything: drop to nobody for the run
         tmp_path.chmod(0o755)
-        result = subprocess.run(
-            [sys.executable, "-m", "usdtscan", str(path)],
-            capture_output=True, text=True, timeout=30, user=65534,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-            cwd="/",
-        )
+        result = _main_as_nobody(str(path))
     else:
         result = run(str(path))
     expect_one_error(result, path, "permission denied")
+    if os.geteuid() != 0:
+        with pytest.raises(FileAccessError):
+            probes(path)
 
 
 def test_other_files_still_reported(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from .args.tokenize import tokenize
 from .elf import PF_W, PF_X, ElfFile, ElfType, FunctionIndex, Note, SegmentType
 from .errors import MalformedFileError
 from .model import BaseAdjustment, NoteValues, OtherNote, ScannedFile, Site
+from .reloc import relocated_section_data
 
 STAPSDT_OWNER = b"stapsdt"
 NT_STAPSDT = 3
@@ -82,8 +83,13 @@ def iter_raw_notes(elf: ElfFile, scanned: ScannedFile) -> Iterator[RawNote]:
 
     Notes of owner ``stapsdt`` with another type go to ``scanned.other_notes``.
     """
+    relocatable = elf.e_type == ElfType.REL
     for section in elf.note_sections():
-        for note in elf.notes(section):
+        data = None
+        if relocatable:
+            data, problems = relocated_section_data(elf, section)
+            scanned.warnings.extend(problems)
+        for note in elf.notes(section, data):
             if note.name != STAPSDT_OWNER:
                 continue
             if note.type != NT_STAPSDT:
@@ -219,7 +225,7 @@ def scan_elf(
             "their file offsets are those of the stripped binary, unknown here"
         )
     if builder.relocatable and scanned.sites:
-        scanned.warnings.append("relocatable object: addresses are unrelocated, no file offsets")
+        scanned.warnings.append("relocatable object: addresses are unrelocated (section-relative), no file offsets")
     if not elf.sections and any(s.type == SegmentType.NOTE for s in elf.segments):
         scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
     if builder.functions is not None:
