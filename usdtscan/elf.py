@@ -66,6 +66,8 @@ PF_X, PF_W, PF_R = 1, 2, 4
 STT_FUNC = 2
 NT_GNU_BUILD_ID = 3
 STT_GNU_IFUNC = 10
+STT_SECTION = 3
+STT_FILE = 4
 
 
 class Machine(enum.IntEnum):
@@ -200,6 +202,36 @@ class FunctionIndex:
             if start <= address < start + size:
                 return _cstring(self._strtab, name_offset), address - start
             if address - start > 1 << 24:  # no function is this large; stop scanning
+                return None
+            i -= 1
+        return None
+
+
+class SymbolIndex:
+    """Symbols by name and by address, for resolving and naming operand addresses."""
+
+    def __init__(self, entries: list[tuple[int, int, str]]) -> None:
+        entries.sort()
+        self._starts = [e[0] for e in entries]
+        self._entries = entries
+        self._by_name: dict[str, int] = {}
+        for value, _size, name in entries:
+            self._by_name.setdefault(name, value)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def address_of(self, name: str) -> int | None:
+        return self._by_name.get(name)
+
+    def symbol_at(self, address: int) -> tuple[str, int] | None:
+        """The (name, offset) of the sized symbol covering ``address``, else one starting there."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        while i >= 0:
+            start, size, name = self._entries[i]
+            if start <= address < start + size or (start == address and size == 0):
+                return name, address - start
+            if address - start > 1 << 24:
                 return None
             i -= 1
         return None
@@ -389,14 +421,16 @@ class ElfFile:
     def note_sections(self) -> list[Section]:
         return [s for s in self.sections if s.type == SectionType.NOTE]
 
-    def notes(self, section: Section) -> Iterator[Note]:
+    def notes(self, section: Section, data: bytes | None = None) -> Iterator[Note]:
         """The notes of one SHT_NOTE section, in file order.
 
         Alignment follows readelf: 8-byte padding only in a section aligned to
         8 (GNU property notes), 4 everywhere else.  A note whose sizes run past
-        the section ends the walk with an error rather than a guess.
+        the section ends the walk with an error rather than a guess.  ``data``
+        replaces the section's bytes (a relocated copy, for object files).
         """
-        data = self.section_data(section)
+        if data is None:
+            data = self.section_data(section)
         align = 8 if section.addralign == 8 else 4
         position = 0
         header = self._order + "III"
@@ -499,6 +533,41 @@ class ElfFile:
         if opd is None or not opd.has_file_data:
             return None
         return opd.index, _OpdReader(self, opd, self.section_data(opd))
+
+    def symbol_index(self) -> SymbolIndex:
+        """Every defined symbol of ``.symtab`` and ``.dynsym``, for argument operands.
+
+        Probe operands name data (``mp_(%rip)``), so unlike
+        :meth:`function_index` this keeps objects and untyped symbols too.
+        The tables are copied out of the file so that the index outlives it.
+        """
+        entries: list[tuple[int, int, str]] = []
+        for wanted in (SectionType.SYMTAB, SectionType.DYNSYM):
+            for section in self.sections:
+                if section.type == wanted and section.has_file_data:
+                    entries.extend(self._defined_symbols(section))
+        return SymbolIndex(entries)
+
+    def _defined_symbols(self, section: Section) -> Iterator[tuple[int, int, str]]:
+        fmt = self._order + _SYM[self.elf_class]
+        entsize = struct.calcsize(fmt)
+        data = self.section_data(section)
+        strtab = b""
+        if 0 < section.link < len(self.sections):
+            strtab = self.section_data(self.sections[section.link])
+        usable = len(data) - len(data) % entsize
+        thumb = self.e_machine == Machine.ARM
+        for fields in struct.iter_unpack(fmt, data[:usable]):
+            if self.elf_class == ELFCLASS32:
+                name, value, size, info, _other, shndx = fields
+            else:
+                name, info, _other, shndx, value, size = fields
+            kind = info & 0xF
+            if shndx == SHN_UNDEF or kind in (STT_SECTION, STT_FILE) or not name:
+                continue
+            if thumb and kind == STT_FUNC:
+                value &= ~1
+            yield value, size, _cstring(strtab, name)
 
     # -- dynamic section and symbol names -----------------------------------
 

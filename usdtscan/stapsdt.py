@@ -225,7 +225,9 @@ def scan_elf(
             "their file offsets are those of the stripped binary, unknown here"
         )
     if builder.relocatable and scanned.sites:
-        scanned.warnings.append("relocatable object: addresses are unrelocated (section-relative), no file offsets")
+        scanned.warnings.append(
+            "relocatable object: addresses are unrelocated (section-relative), no file offsets"
+        )
     if not elf.sections and any(s.type == SegmentType.NOTE for s in elf.segments):
         scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
     if builder.functions is not None:
