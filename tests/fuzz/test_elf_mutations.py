@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import struct
-from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,8 +80,10 @@ def mutated(draw: st.DrawFn) -> bytes:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=mutated())
-def test_mutated_elf_never_raises_foreign_exceptions(tmp_path_factory: object, data: bytes) -> None:
-    path = Path(getattr(tmp_path_factory, "mktemp")("m")) / "f"
+def test_mutated_elf_never_raises_foreign_exceptions(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    path = tmp_path_factory.mktemp("m") / "f"
     path.write_bytes(data)
     try:
         scanned = scan(path, debug_dirs=None)
