@@ -1,0 +1,469 @@
+"""A DOF writer for the tests, so every branch of the decoder has a fixture.
+
+It lays out what ``dtrace -G`` and ld64 write: per provider a string table,
+the probe records, the argument mapping, the probe and is-enabled offsets
+and the provider record, then optional user relocations on the records'
+``addr`` fields.  Record and header sizes are parameters, because the
+decoder must step by ``entsize`` and ``secsize`` rather than by a struct.
+Also builds a minimal ELF executable around a DOF blob as ``.SUNW_dof``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+SECT_ECBDESC = 3
+SECT_STRTAB = 8
+SECT_RELTAB = 10
+SECT_URELHDR = 12
+SECT_PROVIDER = 15
+SECT_PROBES = 16
+SECT_PRARGS = 17
+SECT_PROFFS = 18
+SECT_PRENOFFS = 26
+RELO_SETX, RELO_DOFREL = 1, 2
+
+
+def attr(name: int, data: int, dependency_class: int) -> int:
+    return (name << 24) | (data << 16) | (dependency_class << 8)
+
+
+EVOLVING_ISA = attr(5, 5, 4)
+PRIVATE_UNKNOWN = attr(1, 1, 0)
+APPLE_ATTRS = (EVOLVING_ISA, PRIVATE_UNKNOWN, PRIVATE_UNKNOWN, attr(1, 1, 4), EVOLVING_ISA)
+
+
+@dataclass
+class Probe:
+    function: str
+    name: str
+    native: list[str] = field(default_factory=list)
+    translated: list[str] | None = None  # None: same as native
+    argmap: list[int] | None = None  # None: identity
+    offsets: list[int] = field(default_factory=list)
+    enabled: list[int] = field(default_factory=list)
+    addr: int = 0
+    relocation: tuple[str, int] | None = None  # (symbol, RELO_SETX or RELO_DOFREL)
+
+    @property
+    def xtypes(self) -> list[str]:
+        return list(self.native) if self.translated is None else self.translated
+
+    @property
+    def mapping(self) -> list[int]:
+        return list(range(len(self.xtypes))) if self.argmap is None else self.argmap
+
+
+@dataclass
+class Provider:
+    name: str
+    probes: list[Probe]
+    attrs: tuple[int, int, int, int, int] = APPLE_ATTRS
+    no_enabled: int = 0xFFFFFFFF  # what prenoffs holds when there are no is-enabled offsets
+
+
+class _Builder:
+    def __init__(self, order: str, align: int = 8) -> None:
+        self.order = order
+        self.sections: list[tuple[int, int, int, int, bytes]] = []  # type, align, flags, ent, data
+
+    def add(self, s_type: int, data: bytes, align: int = 1, entsize: int = 0) -> int:
+        self.sections.append((s_type, align, 1, entsize, data))
+        return len(self.sections) - 1
+
+
+def _strtab() -> tuple[bytearray, dict[str, int]]:
+    return bytearray(b"\0"), {}
+
+
+def _intern(table: bytearray, index: dict[str, int], text: str) -> int:
+    if text not in index:
+        index[text] = len(table)
+        table += text.encode() + b"\0"
+    return index[text]
+
+
+def _types(table: bytearray, types: list[str]) -> int:
+    """Consecutive NUL-terminated strings, as DOF stores argument types."""
+    if not types:
+        return 0
+    start = len(table)
+    for t in types:
+        table += t.encode() + b"\0"
+    return start
+
+
+def write_dof(
+    providers: list[Provider],
+    *,
+    version: int = 3,
+    model: int = 2,
+    encoding: int = 1,
+    secsize: int = 32,
+    hdrsize: int = 64,
+    probe_entsize: int | None = None,
+    program: bool = False,
+) -> bytes:
+    """A DOF blob holding ``providers``; ``program`` adds an ECBDESC section (a D program)."""
+    order = "<" if encoding == 1 else ">"
+    b = _Builder(order)
+    if probe_entsize is None:
+        probe_entsize = 40 if version == 1 else 48
+    provider_size = 40 if version == 1 else 44
+    relocs: list[tuple[int, int, str, int, int]] = []  # strtab idx, probes idx, name, type, off
+    for provider in providers:
+        table, index = _strtab()
+        records = bytearray()
+        prargs = bytearray()
+        proffs: list[int] = []
+        prenoffs: list[int] = []
+        pending: list[tuple[str, int, int]] = []
+        provider_name = _intern(table, index, provider.name)
+        for i, probe in enumerate(provider.probes):
+            func = _intern(table, index, probe.function)
+            name = _intern(table, index, probe.name)
+            nargv = _types(table, probe.native)
+            xargv = _types(table, probe.xtypes)
+            argidx = len(prargs)
+            prargs += bytes(probe.mapping)
+            offidx = len(proffs)
+            proffs += probe.offsets
+            enoffidx = len(prenoffs) if probe.enabled else 0
+            prenoffs += probe.enabled
+            record = struct.pack(
+                order + "QIIIIIIBBH",
+                probe.addr,
+                func,
+                name,
+                nargv,
+                xargv,
+                argidx,
+                offidx,
+                len(probe.native),
+                len(probe.xtypes),
+                len(probe.offsets),
+            )
+            if version != 1:
+                record += struct.pack(order + "IHHI", enoffidx, len(probe.enabled), 0, 0)
+            records += record.ljust(probe_entsize, b"\0")
+            if probe.relocation is not None:
+                pending.append((probe.relocation[0], probe.relocation[1], i * probe_entsize))
+        s_str = b.add(SECT_STRTAB, bytes(table))
+        s_probes = b.add(SECT_PROBES, bytes(records), 8, probe_entsize)
+        s_args = b.add(SECT_PRARGS, bytes(prargs), 1, 1)
+        s_offs = b.add(SECT_PROFFS, struct.pack(f"{order}{len(proffs)}I", *proffs), 4, 4)
+        s_enoffs = provider.no_enabled
+        if prenoffs and version != 1:
+            s_enoffs = b.add(
+                SECT_PRENOFFS, struct.pack(f"{order}{len(prenoffs)}I", *prenoffs), 4, 4
+            )
+        body = struct.pack(
+            order + "IIIII5I", s_str, s_probes, s_args, s_offs, provider_name, *provider.attrs
+        )
+        if version != 1:
+            body += struct.pack(order + "I", s_enoffs)
+        b.add(SECT_PROVIDER, body.ljust(provider_size, b"\0"), 4)
+        relocs += [(s_str, s_probes, n, t, o) for n, t, o in pending]
+    # Relocations: one RELTAB + URELHDR per (strtab, probes) pair; names go in a fresh table.
+    targets = sorted({(r[1]) for r in relocs})
+    for target in targets:
+        table, index = _strtab()
+        descs = b"".join(
+            struct.pack(order + "IIQQ", _intern(table, index, n), t, o, 0)
+            for _s, tgt, n, t, o in relocs
+            if tgt == target
+        )
+        s_names = b.add(SECT_STRTAB, bytes(table))
+        s_rel = b.add(SECT_RELTAB, descs, 8, 24)
+        b.add(SECT_URELHDR, struct.pack(order + "III", s_names, s_rel, target), 4)
+    if program:
+        b.add(SECT_ECBDESC, bytes(24), 8)
+    # Layout: header, section headers, then each section aligned.
+    secoff = hdrsize
+    offset = secoff + secsize * len(b.sections)
+    headers = bytearray()
+    payload = bytearray()
+    for s_type, align, flags, entsize, data in b.sections:
+        pad = (-offset) % max(align, 1)
+        payload += bytes(pad)
+        offset += pad
+        headers += struct.pack(
+            order + "IIIIQQ", s_type, align, flags, entsize, offset, len(data)
+        ).ljust(secsize, b"\0")
+        payload += data
+        offset += len(data)
+    ident = bytes([0x7F, ord("D"), ord("O"), ord("F"), model, encoding, version, 2, 8, 8])
+    total = hdrsize + len(headers) + len(payload)
+    header = ident.ljust(16, b"\0") + struct.pack(
+        order + "IIIIQQQ", 0, hdrsize, secsize, len(b.sections), secoff, total, total
+    )
+    return bytes(header.ljust(hdrsize, b"\0") + headers + payload)
+
+
+# -- a minimal ELF around a DOF blob -------------------------------------------
+
+EM_X86_64, EM_SPARCV9, EM_AARCH64, EM_386 = 62, 43, 183, 3
+SHT_SUNW_DOF = 0x6FFFFFF4
+
+
+@dataclass
+class ElfFunction:
+    name: str
+    address: int
+    size: int
+
+
+def write_elf(
+    dof_blob: bytes,
+    functions: list[ElfFunction],
+    *,
+    machine: int = EM_X86_64,
+    bits: int = 64,
+    endian: str = "little",
+    text_address: int = 0x401000,
+    text_size: int = 0x1000,
+    section_name: str = ".SUNW_dof",
+    e_type: int = 2,
+) -> tuple[bytes, int]:
+    """An executable with ``.text`` (nops), the blob as ``.SUNW_dof`` and a symbol table.
+
+    Returns the file and the address the DOF section was given.  One PT_LOAD
+    maps the whole file at ``text_address - text_offset``.
+    """
+    order = "<" if endian == "little" else ">"
+    ehsize, phentsize, shentsize = (64, 56, 64) if bits == 64 else (52, 32, 40)
+    text_offset = 0x1000
+    base = text_address - text_offset
+    dof_offset = text_offset + text_size
+    dof_offset += (-dof_offset) % 8
+    dof_address = base + dof_offset
+    names = bytearray(b"\0")
+    symbols = bytearray(bytes(24 if bits == 64 else 16))
+    for f in functions:
+        name_offset = len(names)
+        names += f.name.encode() + b"\0"
+        info = (1 << 4) | 2  # GLOBAL FUNC
+        if bits == 64:
+            symbols += struct.pack(order + "IBBHQQ", name_offset, info, 0, 1, f.address, f.size)
+        else:
+            symbols += struct.pack(order + "IIIBBH", name_offset, f.address, f.size, info, 0, 1)
+    shstr = bytearray(b"\0")
+
+    def sname(text: str) -> int:
+        at = len(shstr)
+        shstr.extend(text.encode() + b"\0")
+        return at
+
+    sym_offset = dof_offset + len(dof_blob)
+    sym_offset += (-sym_offset) % 8
+    str_offset = sym_offset + len(symbols)
+    shstr_names = [sname(n) for n in (".text", section_name, ".symtab", ".strtab", ".shstrtab")]
+    shstr_offset = str_offset + len(names)
+    sh_offset = shstr_offset + len(shstr)
+    sh_offset += (-sh_offset) % 8
+    end_of_load = sym_offset
+    sections = [
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        (shstr_names[0], 1, 6, text_address, text_offset, text_size, 0, 0, 16, 0),
+        (shstr_names[1], SHT_SUNW_DOF, 2, dof_address, dof_offset, len(dof_blob), 0, 0, 8, 0),
+        (shstr_names[2], 2, 0, 0, sym_offset, len(symbols), 4, 1, 8, 24 if bits == 64 else 16),
+        (shstr_names[3], 3, 0, 0, str_offset, len(names), 0, 0, 1, 0),
+        (shstr_names[4], 3, 0, 0, shstr_offset, len(shstr), 0, 0, 1, 0),
+    ]
+    ident = b"\x7fELF" + bytes([2 if bits == 64 else 1, 1 if endian == "little" else 2, 1])
+    ident = ident.ljust(16, b"\0")
+    if bits == 64:
+        header = ident + struct.pack(
+            order + "HHIQQQIHHHHHH",
+            e_type,
+            machine,
+            1,
+            text_address,
+            ehsize,
+            sh_offset,
+            0,
+            ehsize,
+            phentsize,
+            1,
+            shentsize,
+            len(sections),
+            5,
+        )
+        phdr = struct.pack(
+            order + "IIQQQQQQ", 1, 5, 0, base, base, end_of_load, end_of_load, 0x1000
+        )
+        shdrs = b"".join(struct.pack(order + "IIQQQQIIQQ", *s) for s in sections)
+    else:
+        header = ident + struct.pack(
+            order + "HHIIIIIHHHHHH",
+            e_type,
+            machine,
+            1,
+            text_address,
+            ehsize,
+            sh_offset,
+            0,
+            ehsize,
+            phentsize,
+            1,
+            shentsize,
+            len(sections),
+            5,
+        )
+        phdr = struct.pack(
+            order + "IIIIIIII", 1, 0, base, base, end_of_load, end_of_load, 5, 0x1000
+        )
+        shdrs = b"".join(struct.pack(order + "IIIIIIIIII", *s) for s in sections)
+    image = bytearray(sh_offset + len(shdrs))
+    image[0 : len(header)] = header
+    image[ehsize : ehsize + len(phdr)] = phdr
+    image[text_offset : text_offset + text_size] = b"\x90" * text_size
+    image[dof_offset : dof_offset + len(dof_blob)] = dof_blob
+    image[sym_offset : sym_offset + len(symbols)] = symbols
+    image[str_offset : str_offset + len(names)] = names
+    image[shstr_offset : shstr_offset + len(shstr)] = shstr
+    image[sh_offset:] = shdrs
+    return bytes(image), dof_address
+
+
+# -- a minimal Mach-O around a DOF blob ----------------------------------------
+
+CPU_X86_64, CPU_ARM64, CPU_I386 = 0x01000007, 0x0100000C, 7
+
+
+@dataclass
+class MachFunction:
+    name: str  # as in the symbol table, leading underscore included
+    offset: int  # from the start of __text
+
+
+def write_macho(
+    code: bytes,
+    functions: list[MachFunction],
+    dof_for: object,
+    *,
+    cputype: int = CPU_X86_64,
+    bits: int = 64,
+    dof_section: str = "__dof_test",
+    dof_misalign: int = 0,
+    unknown_command: bool = True,
+) -> tuple[bytes, int, int]:
+    """A thin Mach-O with ``__text`` = ``code`` and a DOF section (None: no DOF).
+
+    ``dof_for(text_address, dof_address)`` returns the blob, so that offsets
+    can be computed against the final addresses.  Returns the file, the
+    address of ``__text`` and of the DOF section.
+    """
+    order = "<"
+    base = 0x100000000 if bits == 64 else 0x1000
+    text_off = 0x1000
+    text_addr = base + text_off
+    dof_off = text_off + len(code)
+    dof_off += (-dof_off) % 8 + dof_misalign
+    dof_addr = base + dof_off
+    blob = b"" if dof_for is None else dof_for(text_addr, dof_addr)  # type: ignore[operator]
+    sym_off = dof_off + len(blob)
+    sym_off += (-sym_off) % 8
+    strtab = bytearray(b"\0")
+    nlist = bytearray()
+    for f in functions:
+        at = len(strtab)
+        strtab += f.name.encode() + b"\0"
+        value = text_addr + f.offset
+        if bits == 64:
+            nlist += struct.pack(order + "IBBHQ", at, 0x0F, 1, 0, value)
+        else:
+            nlist += struct.pack(order + "IBBHI", at, 0x0F, 1, 0, value)
+    str_off = sym_off + len(nlist)
+    end = str_off + len(strtab)
+    sections = [("__text", text_addr, len(code), text_off, 0x80000400)]
+    if dof_for is not None:
+        sections.append((dof_section, dof_addr, len(blob), dof_off, 0xF))
+    seg_size = dof_off + len(blob)
+    if bits == 64:
+        sect = b"".join(
+            struct.pack(
+                order + "16s16sQQIIIIIIII", n.encode(), b"__TEXT", a, s, o, 0, 0, 0, fl, 0, 0, 0
+            )
+            for n, a, s, o, fl in sections
+        )
+        segment = (
+            struct.pack(
+                order + "II16sQQQQiiII",
+                0x19,
+                72 + len(sect),
+                b"__TEXT",
+                base,
+                seg_size,
+                0,
+                seg_size,
+                5,
+                5,
+                len(sections),
+                0,
+            )
+            + sect
+        )
+    else:
+        sect = b"".join(
+            struct.pack(
+                order + "16s16sIIIIIIIII", n.encode(), b"__TEXT", a, s, o, 0, 0, 0, fl, 0, 0
+            )
+            for n, a, s, o, fl in sections
+        )
+        segment = (
+            struct.pack(
+                order + "II16sIIIIiiII",
+                0x1,
+                56 + len(sect),
+                b"__TEXT",
+                base,
+                seg_size,
+                0,
+                seg_size,
+                5,
+                5,
+                len(sections),
+                0,
+            )
+            + sect
+        )
+    symtab = struct.pack(order + "IIIIII", 0x2, 24, sym_off, len(functions), str_off, len(strtab))
+    commands = [segment, symtab]
+    if unknown_command:
+        commands.append(struct.pack(order + "IIQ", 0x7FFF0001, 16, 0x1234))
+    blob_cmds = b"".join(commands)
+    magic = 0xFEEDFACF if bits == 64 else 0xFEEDFACE
+    header = struct.pack(order + "IiiIIII", magic, cputype, 3, 2, len(commands), len(blob_cmds), 0)
+    if bits == 64:
+        header += bytes(4)
+    image = bytearray(end)
+    image[0 : len(header) + len(blob_cmds)] = header + blob_cmds
+    image[text_off : text_off + len(code)] = code
+    image[dof_off : dof_off + len(blob)] = blob
+    image[sym_off : sym_off + len(nlist)] = nlist
+    image[str_off:end] = strtab
+    return bytes(image), text_addr, dof_addr
+
+
+def make_fat(thin: list[bytes], kind: str = "32", align: int = 14) -> bytes:
+    """A fat file of the thin images, laid out as ``lipo -create`` does."""
+    entry = 20 if kind == "32" else 32
+    offset = 8 + entry * len(thin)
+    layout = []
+    for data in thin:
+        offset += (-offset) % (1 << align)
+        cputype, cpusubtype = struct.unpack_from("<ii", data, 4)
+        layout.append((cputype, cpusubtype, offset, data))
+        offset += len(data)
+    out = bytearray(struct.pack(">II", 0xCAFEBABE if kind == "32" else 0xCAFEBABF, len(thin)))
+    for cputype, cpusubtype, at, data in layout:
+        if kind == "32":
+            out += struct.pack(">iiIII", cputype, cpusubtype, at, len(data), align)
+        else:
+            out += struct.pack(">iiQQII", cputype, cpusubtype, at, len(data), align, 0)
+    for _ct, _cs, at, data in layout:
+        out += bytes(at - len(out))
+        out += data
+    return bytes(out)

@@ -1,0 +1,496 @@
+"""The DOF decoder: real blobs cut from node, every writer variant, damage, and ELF .SUNW_dof."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import usdtscan
+from usdtscan import dof
+from usdtscan.errors import MalformedFileError
+from usdtscan.macho import site_addresses
+
+from .conftest import FIXTURES
+from .dofwriter import (
+    EM_386,
+    EM_AARCH64,
+    EM_SPARCV9,
+    RELO_DOFREL,
+    RELO_SETX,
+    ElfFunction,
+    Probe,
+    Provider,
+    attr,
+    write_dof,
+    write_elf,
+)
+
+MACHO = FIXTURES / "macho"
+EXPECTED = json.loads((MACHO / "expected.json").read_text())
+
+
+# -- the real blobs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("binary", sorted(EXPECTED))
+def test_real_blob_decodes_to_the_recorded_sites(binary: str) -> None:
+    entry = EXPECTED[binary]
+    section = entry["dof_section"]
+    blob = (MACHO / f"{binary}.dof").read_bytes()
+    assert len(blob) == section["size"]
+    decoded = dof.decode(blob, binary, section["offset"], section["address"])
+    assert (decoded.version, decoded.model, decoded.encoding) == (3, 2, 1)
+    assert not decoded.is_program
+    (provider,) = decoded.providers
+    assert provider.name == "node"
+    assert [(a.name, a.data, a.dependency_class) for a in provider.attributes] == [
+        ("Evolving", "Evolving", "ISA"),
+        ("Private", "Private", "Unknown"),
+        ("Private", "Private", "Unknown"),
+        ("Private", "Private", "ISA"),
+        ("Evolving", "Evolving", "ISA"),
+    ]
+    assert len(provider.probes) == 8
+    assert sum(len(p.offsets) for p in provider.probes) == 8
+    assert sum(len(p.enabled_offsets) for p in provider.probes) == 6
+    # Apple writes addr 0 and names each function in a SETX relocation.
+    assert all(p.addr == 0 and p.relocation == p.function for p in provider.probes)
+    got = []
+    for probe in provider.probes:
+        for enabled, raw in [(False, o) for o in probe.offsets] + [
+            (True, o) for o in probe.enabled_offsets
+        ]:
+            stored = struct.unpack("<i", struct.pack("<I", raw))[0]
+            address, traced = site_addresses(entry["cputype"], section["address"], stored, enabled)
+            got.append((probe.name, probe.function, stored, address, traced, probe.native_types))
+    want = [
+        (
+            s["name"],
+            s["function"],
+            s["stored"],
+            s["address"],
+            s["traced_pc"],
+            tuple(s["native_types"]),
+        )
+        for s in entry["sites"]
+    ]
+    assert got == want
+
+
+def test_real_blob_sites_hold_the_patch_bytes() -> None:
+    for entry in EXPECTED.values():
+        for site in entry["sites"]:
+            x86 = entry["cputype"] == 0x01000007
+            enabled = site["kind"] == "dof-is-enabled"
+            pattern = {
+                (True, False): "900f1f4000",
+                (True, True): "33c0909090",
+                (False, False): "1f2003d5",
+                (False, True): "000080d2",
+            }[(x86, enabled)]
+            assert site["bytes"] == pattern
+            assert site["symbol"] == "_" + site["function"]
+
+
+def test_every_truncation_of_a_real_blob_is_a_clean_error() -> None:
+    blob = (MACHO / "node-8.3.0-darwin-x64.dof").read_bytes()
+    for size in range(len(blob)):
+        with pytest.raises(MalformedFileError):
+            dof.decode(blob[:size], "cut.dof")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_real_blob_decodes_or_fails_cleanly(data: st.DataObject) -> None:
+    blob = bytearray((MACHO / "node-18.9.0-darwin-arm64.dof").read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(MalformedFileError):
+        dof.decode(bytes(blob), "bad.dof", 0, 0x1000)
+
+
+# -- writer variants -----------------------------------------------------------
+
+
+def _provider() -> Provider:
+    return Provider(
+        "myprov",
+        [
+            Probe("main", "start", ["int", "char *"], offsets=[0x10, 0x40], enabled=[0x8]),
+            Probe("work", "done", [], offsets=[0x4]),
+            Probe("work", "start", ["long"], offsets=[0x24], enabled=[0x30, 0x50]),
+        ],
+    )
+
+
+def _summary(blob: dof.DofBlob) -> list[tuple[object, ...]]:
+    return [
+        (
+            p.provider,
+            p.function,
+            p.name,
+            p.native_types,
+            p.translated_types,
+            p.argmap,
+            p.offsets,
+            p.enabled_offsets,
+        )
+        for provider in blob.providers
+        for p in provider.probes
+    ]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("model", [1, 2])
+@pytest.mark.parametrize("encoding", [1, 2])
+def test_versions_models_and_byte_orders(version: int, model: int, encoding: int) -> None:
+    blob = write_dof([_provider()], version=version, model=model, encoding=encoding)
+    decoded = dof.decode(blob, "w.dof")
+    assert (decoded.version, decoded.model, decoded.encoding) == (version, model, encoding)
+    assert decoded.bits == (64 if model == 2 else 32)
+    assert decoded.endian == ("little" if encoding == 1 else "big")
+    enabled = version != 1  # v1 has no is-enabled probes
+    assert _summary(decoded) == [
+        (
+            "myprov",
+            "main",
+            "start",
+            ("int", "char *"),
+            ("int", "char *"),
+            (0, 1),
+            (0x10, 0x40),
+            (0x8,) if enabled else (),
+        ),
+        ("myprov", "work", "done", (), (), (), (0x4,), ()),
+        (
+            "myprov",
+            "work",
+            "start",
+            ("long",),
+            ("long",),
+            (0,),
+            (0x24,),
+            (0x30, 0x50) if enabled else (),
+        ),
+    ]
+
+
+def test_translated_arguments_and_argmap() -> None:
+    probe = Probe(
+        "serve",
+        "request",
+        ["struct conn *", "char *", "int"],
+        translated=["conninfo_t *", "string", "string"],
+        argmap=[0, 1, 1],
+        offsets=[0x20],
+    )
+    decoded = dof.decode(write_dof([Provider("http", [probe])]), "t.dof")
+    record = decoded.providers[0].probes[0]
+    assert record.native_types == ("struct conn *", "char *", "int")
+    assert record.translated_types == ("conninfo_t *", "string", "string")
+    assert record.argmap == (0, 1, 1)
+
+
+@pytest.mark.parametrize("none", [0, 0xFFFFFFFF])
+def test_prenoffs_none_values(none: int) -> None:
+    provider = Provider("p", [Probe("f", "n", offsets=[1, 2])], no_enabled=none)
+    decoded = dof.decode(write_dof([provider]), "n.dof")
+    assert decoded.providers[0].probes[0].enabled_offsets == ()
+    assert decoded.providers[0].probes[0].offsets == (1, 2)
+
+
+def test_prenoffs_pointing_at_a_wrong_section_is_an_error() -> None:
+    provider = Provider("p", [Probe("f", "n", offsets=[1])], no_enabled=1)  # section 1: PROBES
+    with pytest.raises(MalformedFileError, match="has type 16, expected 26"):
+        dof.decode(write_dof([provider]), "n.dof")
+
+
+def test_enablings_are_skipped() -> None:
+    decoded = dof.decode(write_dof([_provider()], program=True), "d.dof")
+    assert decoded.is_program
+    assert decoded.providers == ()
+
+
+def test_larger_records_and_section_headers_are_stepped_by_their_sizes() -> None:
+    blob = write_dof([_provider()], secsize=48, hdrsize=80, probe_entsize=64)
+    assert _summary(dof.decode(blob, "big.dof")) == _summary(
+        dof.decode(write_dof([_provider()]), "small.dof")
+    )
+
+
+def test_several_providers_and_stability() -> None:
+    attrs = (attr(6, 6, 5), attr(0, 0, 0), attr(2, 3, 1), attr(4, 7, 2), attr(9, 5, 9))
+    second = Provider("other", [Probe("g", "tick", offsets=[0])], attrs=attrs)
+    decoded = dof.decode(write_dof([_provider(), second]), "two.dof")
+    assert [p.name for p in decoded.providers] == ["myprov", "other"]
+    got = [(a.name, a.data, a.dependency_class) for a in decoded.providers[1].attributes]
+    assert got == [
+        ("Stable", "Stable", "Common"),
+        ("Internal", "Internal", "Unknown"),
+        ("Obsolete", "External", "CPU"),
+        ("Unstable", "Standard", "Platform"),
+        ("unknown(9)", "Evolving", "unknown(9)"),
+    ]
+
+
+def test_relocations() -> None:
+    probes = [
+        Probe("f", "setx", offsets=[4], addr=0x1000, relocation=("f", RELO_SETX)),
+        Probe("g", "dofrel", offsets=[8], addr=0x20, relocation=("g", RELO_DOFREL)),
+        Probe("h", "plain", offsets=[12], addr=0x3000),
+    ]
+    blob = write_dof([Provider("r", probes)])
+    plain = dof.decode(blob, "r.dof")
+    placed = dof.decode(blob, "r.dof", 0, 0x500000)
+    records = {p.name: p for p in placed.providers[0].probes}
+    assert records["setx"].addr == 0x1000 and records["setx"].relocation == "f"
+    target = records["dofrel"].record_offset  # the addr field opens the record
+    assert records["dofrel"].addr == 0x20 + 0x500000 + target
+    assert records["dofrel"].raw_addr == 0x20
+    assert records["plain"].addr == 0x3000 and records["plain"].relocation is None
+    # Without the blob's address a DOFREL cannot be applied: the stored value stays.
+    assert {p.name: p.addr for p in plain.providers[0].probes}["dofrel"] == 0x20
+    assert [(r.name, r.type) for r in placed.relocations] == [("f", 1), ("g", 2)]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ((0, b"\x7fELF"), "bad magic"),
+        ((4, b"\x03"), "unknown data model 3"),
+        ((5, b"\x00"), "unknown encoding 0"),
+        ((6, b"\x04"), "unknown version 4"),
+        ((24, struct.pack("<I", 16)), "section header size 16 is below 32"),
+        ((28, struct.pack("<I", 1000)), "section headers of 32 bytes run past the DOF"),
+    ],
+)
+def test_header_damage(patch: tuple[int, bytes], message: str) -> None:
+    blob = bytearray(write_dof([_provider()]))
+    at, value = patch
+    blob[at : at + len(value)] = value
+    with pytest.raises(MalformedFileError, match=message):
+        dof.decode(bytes(blob), "h.dof", 0x4000)
+
+
+def test_errors_name_the_file_offset() -> None:
+    blob = bytearray(write_dof([_provider()]))
+    blob[6] = 9
+    with pytest.raises(MalformedFileError) as caught:
+        dof.decode(bytes(blob), "h.dof", 0x4000)
+    assert caught.value.offset == 0x4006
+
+
+# -- hypothesis round trip -------------------------------------------------------
+
+_names = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+_types = st.lists(_names, max_size=4)
+_offsets = st.lists(st.integers(0, 2**32 - 1), max_size=4)
+
+
+@st.composite
+def _probes(draw: st.DrawFn) -> Probe:
+    native = draw(_types)
+    translated = draw(st.one_of(st.none(), _types))
+    count = len(native if translated is None else translated)
+    argmap = draw(st.lists(st.integers(0, len(native)), min_size=count, max_size=count))
+    return Probe(
+        draw(_names),
+        draw(_names),
+        native,
+        translated,
+        argmap,
+        draw(_offsets.filter(bool)),
+        draw(_offsets),
+        draw(st.integers(0, 2**64 - 1)),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    providers=st.lists(
+        st.builds(
+            Provider,
+            _names,
+            st.lists(_probes(), min_size=1, max_size=4),
+            st.tuples(*[st.integers(0, 2**32 - 1)] * 5),
+            st.sampled_from([0, 0xFFFFFFFF]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    version=st.sampled_from([2, 3]),
+    model=st.sampled_from([1, 2]),
+    encoding=st.sampled_from([1, 2]),
+)
+def test_round_trip(providers: list[Provider], version: int, model: int, encoding: int) -> None:
+    blob = write_dof(providers, version=version, model=model, encoding=encoding)
+    decoded = dof.decode(blob, "rt.dof")
+    assert [p.name for p in decoded.providers] == [p.name for p in providers]
+    for written, read in zip(providers, decoded.providers, strict=True):
+        assert tuple(a.raw for a in read.attributes) == written.attrs
+        assert [
+            (
+                p.function,
+                p.name,
+                list(p.native_types),
+                list(p.translated_types),
+                list(p.argmap),
+                list(p.offsets),
+                list(p.enabled_offsets),
+                p.addr,
+            )
+            for p in read.probes
+        ] == [
+            (p.function, p.name, p.native, p.xtypes, p.mapping, p.offsets, p.enabled, p.addr)
+            for p in written.probes
+        ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_truncated_or_corrupted_writer_output_fails_cleanly(data: st.DataObject) -> None:
+    blob = bytearray(write_dof([_provider()], version=data.draw(st.sampled_from([1, 2, 3]))))
+    cut = data.draw(st.integers(0, len(blob)))
+    del blob[cut:]
+    if blob:
+        for _ in range(data.draw(st.integers(0, 6))):
+            blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(MalformedFileError):
+        dof.decode(bytes(blob), "x.dof")
+
+
+# -- argument locations --------------------------------------------------------
+
+
+def test_argument_locations_follow_the_calling_convention() -> None:
+    x86 = [dof.argument_location("x86_64", i) for i in range(8)]
+    assert x86 == ["%rdi", "%rsi", "%rdx", "%rcx", "%r8", "%r9", "0(%rsp)", "8(%rsp)"]
+    arm = [dof.argument_location("arm64", i) for i in range(10)]
+    assert arm == [f"x{i}" for i in range(8)] + ["[sp, 0]", "[sp, 8]"]
+    assert [dof.argument_location("i386", i) for i in range(2)] == ["0(%esp)", "4(%esp)"]
+    assert dof.argument_location("mips", 0) == "arg0"
+
+
+# -- ELF .SUNW_dof -------------------------------------------------------------
+
+
+def _elf_probes(work: int, main: int) -> list[Probe]:
+    return [
+        Probe("main", "start", ["int", "char *"], offsets=[0x10, 0x18], enabled=[0x4], addr=main),
+        Probe("work", "done", ["long"], translated=["int"], argmap=[0], offsets=[0x8], addr=work),
+    ]
+
+
+def _functions() -> list[ElfFunction]:
+    return [ElfFunction("main", 0x401000, 0x40), ElfFunction("work", 0x401100, 0x20)]
+
+
+def test_elf_sunw_dof_sites(tmp_path: Path) -> None:
+    blob = write_dof([Provider("app", _elf_probes(0x401100, 0x401000))])
+    image, dof_address = write_elf(blob, _functions())
+    path = tmp_path / "app"
+    path.write_bytes(image)
+    scanned = usdtscan.scan(path)
+    assert scanned.error is None
+    got = [(s.kind, s.probe_id, s.address, s.file_offset, s.function) for s in scanned.sites]
+    assert got == [
+        ("dof-probe", "app:start", 0x401010, 0x1010, "main+0x10"),
+        ("dof-probe", "app:start", 0x401018, 0x1018, "main+0x18"),
+        ("dof-is-enabled", "app:start", 0x401004, 0x1004, "main+0x4"),
+        ("dof-probe", "app:done", 0x401108, 0x1108, "work+0x8"),
+    ]
+    site = scanned.sites[3]
+    assert site.traced_pc == 0x401108
+    assert site.section == ".SUNW_dof"
+    assert site.dof is not None
+    assert site.dof.translated_types == ("int",) and site.dof.native_types == ("long",)
+    assert [a.operand for a in scanned.sites[0].args] == ["%rdi", "%rsi"]
+    assert site.note_offset is not None and dof_address > 0x401000
+
+
+@pytest.mark.parametrize(
+    ("machine", "bits", "endian", "operands"),
+    [
+        (EM_SPARCV9, 64, "big", ["%o0", "%o1"]),
+        (EM_386, 32, "little", ["0(%esp)", "4(%esp)"]),
+        (EM_AARCH64, 64, "little", ["x0", "x1"]),
+    ],
+)
+def test_elf_sunw_dof_other_machines(
+    tmp_path: Path, machine: int, bits: int, endian: str, operands: list[str]
+) -> None:
+    model, encoding = (2 if bits == 64 else 1), (1 if endian == "little" else 2)
+    blob = write_dof(
+        [Provider("app", _elf_probes(0x401100, 0x401000))], model=model, encoding=encoding
+    )
+    image, _ = write_elf(blob, _functions(), machine=machine, bits=bits, endian=endian)
+    path = tmp_path / "app"
+    path.write_bytes(image)
+    scanned = usdtscan.scan(path)
+    assert scanned.error is None and scanned.bits == bits and scanned.endian == endian
+    assert [s.address for s in scanned.sites] == [0x401010, 0x401018, 0x401004, 0x401108]
+    assert [a.operand for a in scanned.sites[0].args] == operands
+
+
+def test_elf_sunw_dof_relocations(tmp_path: Path) -> None:
+    """A DOFREL relocation makes addr relative to where the record itself lies."""
+    provisional = write_dof(
+        [Provider("app", [Probe("work", "go", offsets=[4], addr=0, relocation=("w", RELO_DOFREL))])]
+    )
+    _, dof_address = write_elf(provisional, _functions())
+    record = dof.decode(provisional, "p").providers[0].probes[0].record_offset
+    addr = (0x401100 - dof_address - record) & (2**64 - 1)
+    blob = write_dof(
+        [
+            Provider(
+                "app", [Probe("work", "go", offsets=[4], addr=addr, relocation=("w", RELO_DOFREL))]
+            )
+        ]
+    )
+    image, again = write_elf(blob, _functions())
+    assert again == dof_address
+    path = tmp_path / "app"
+    path.write_bytes(image)
+    (site,) = usdtscan.scan(path).sites
+    assert (site.address, site.function) == (0x401104, "work+0x4")
+
+
+def test_sframe_section_of_the_same_type_is_not_dof(tmp_path: Path) -> None:
+    blob = write_dof([Provider("app", _elf_probes(0x401100, 0x401000))])
+    image, _ = write_elf(blob, _functions(), section_name=".sframe")
+    path = tmp_path / "app"
+    path.write_bytes(image)
+    scanned = usdtscan.scan(path)
+    assert scanned.sites == [] and scanned.error is None
+
+
+def test_elf_relocatable_object_has_no_addresses(tmp_path: Path) -> None:
+    blob = write_dof([Provider("app", _elf_probes(0, 0))])
+    image, _ = write_elf(blob, _functions(), e_type=1)
+    path = tmp_path / "app.o"
+    path.write_bytes(image)
+    scanned = usdtscan.scan(path)
+    assert [(s.address, s.function) for s in scanned.sites][:2] == [
+        (None, "main+0x10"),
+        (None, "main+0x18"),
+    ]
+    assert any("relocatable" in w for w in scanned.warnings)
+
+
+def test_elf_damaged_dof_is_reported_with_the_stapsdt_sites_kept(tmp_path: Path) -> None:
+    blob = bytearray(write_dof([Provider("app", _elf_probes(0x401100, 0x401000))]))
+    blob[6] = 7
+    image, _ = write_elf(bytes(blob), _functions())
+    path = tmp_path / "app"
+    path.write_bytes(image)
+    scanned = usdtscan.scan(path)
+    assert scanned.error is not None and "unknown version 7" in scanned.error
+    with pytest.raises(MalformedFileError):
+        usdtscan.probes(path)

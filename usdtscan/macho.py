@@ -1,0 +1,456 @@
+"""Mach-O files (thin and fat): DTrace probes from their DOF sections.
+
+Apple's linker turns the probes of each provider into a DOF blob in a
+``__TEXT`` section of type ``S_DTRACE_DOF`` (named ``__dof_`` plus the start
+of the provider's name, so found by type, never by name) and rewrites every
+probe call into nops.  The DOF stores each site as a signed 32-bit offset
+from the DOF section's own address; the kernel adds the section address,
+not the record's ``addr`` (xnu ``dtrace_helper_provide_one``), and on x86
+moves back one byte for a probe and forward two for an is-enabled site
+(xnu ``fasttrap_meta_create_probe``).
+
+Load commands come from macholib, imported only when a Mach-O file is
+actually scanned and asked to tolerate commands it does not know; the
+symbol table is read here with :mod:`struct`, because macholib's
+``SymbolTable`` decodes every name and takes seconds on a real node binary.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import dof
+from .errors import MalformedFileError, NotObjectFileError
+from .model import ScannedFile, Site, Slice
+
+MH_MAGIC, MH_CIGAM = 0xFEEDFACE, 0xCEFAEDFE
+MH_MAGIC_64, MH_CIGAM_64 = 0xFEEDFACF, 0xCFFAEDFE
+FAT_MAGIC, FAT_MAGIC_64 = 0xCAFEBABE, 0xCAFEBABF
+THIN_MAGICS = (MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64)
+
+LC_SEGMENT, LC_SYMTAB, LC_SEGMENT_64 = 0x1, 0x2, 0x19
+S_DTRACE_DOF = 0xF
+SECTION_TYPE = 0xFF
+S_ATTR_PURE_INSTRUCTIONS = 0x80000000
+N_STAB, N_TYPE, N_SECT = 0xE0, 0x0E, 0x0E
+
+CPU_ARCH_ABI64, CPU_ARCH_ABI64_32 = 0x01000000, 0x02000000
+CPU_TYPE_X86, CPU_TYPE_ARM, CPU_TYPE_POWERPC = 7, 12, 18
+# A fat header's count shares its place with a Java class file's version
+# (45 and up); no real fat file has anywhere near this many slices.
+MAX_FAT_ARCHS = 30
+
+# The bytes ld64 and lld write over a probe call, by (cputype, is-enabled).
+X86_PROBE = bytes.fromhex("900f1f4000")
+X86_IS_ENABLED = bytes.fromhex("33c0909090")
+ARM64_NOP = bytes.fromhex("1f2003d5")
+ARM64_MOV_X0_0 = bytes.fromhex("000080d2")
+
+
+def is_macho(head: bytes) -> bool:
+    """Whether ``head`` (the first 8 bytes) starts a Mach-O or fat file, not a Java class."""
+    if len(head) < 8:
+        return False
+    magic = struct.unpack_from(">I", head)[0]
+    if magic in THIN_MAGICS:
+        return True
+    if magic in (FAT_MAGIC, FAT_MAGIC_64):
+        count: int = struct.unpack_from(">I", head, 4)[0]
+        return 0 < count <= MAX_FAT_ARCHS
+    return False
+
+
+def arch_name(cputype: int, cpusubtype: int) -> str:
+    """The name ``lipo`` and ``--arch`` use for a slice."""
+    subtype = cpusubtype & 0x00FFFFFF
+    if cputype == CPU_TYPE_X86 | CPU_ARCH_ABI64:
+        return "x86_64h" if subtype == 8 else "x86_64"
+    if cputype == CPU_TYPE_X86:
+        return "i386"
+    if cputype == CPU_TYPE_ARM | CPU_ARCH_ABI64:
+        return "arm64e" if subtype == 2 else "arm64"
+    if cputype == CPU_TYPE_ARM | CPU_ARCH_ABI64_32:
+        return "arm64_32"
+    if cputype == CPU_TYPE_ARM:
+        return {9: "armv7", 11: "armv7s", 12: "armv7k", 6: "armv6"}.get(subtype, "arm")
+    if cputype == CPU_TYPE_POWERPC:
+        return "ppc"
+    if cputype == CPU_TYPE_POWERPC | CPU_ARCH_ABI64:
+        return "ppc64"
+    return f"cpu_{cputype:#x}"
+
+
+def _abi(cputype: int) -> str:
+    """The calling-convention family used for argument locations."""
+    if cputype == CPU_TYPE_X86 | CPU_ARCH_ABI64:
+        return "x86_64"
+    if cputype == CPU_TYPE_X86:
+        return "i386"
+    if cputype == CPU_TYPE_ARM | CPU_ARCH_ABI64:
+        return "arm64"
+    if cputype == CPU_TYPE_ARM | CPU_ARCH_ABI64_32:
+        return "arm64_32"
+    if cputype == CPU_TYPE_ARM:
+        return "arm"
+    return "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class MachSection:
+    segment: str
+    name: str
+    addr: int
+    size: int
+    offset: int
+    flags: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.segment},{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class MachSegment:
+    vmaddr: int
+    vmsize: int
+    fileoff: int
+    filesize: int
+
+
+class Symbols:
+    """Defined section symbols by address, names decoded only when asked for.
+
+    Mach-O symbols have no size, so the enclosing symbol of an address is
+    the closest one at or below it.
+    """
+
+    def __init__(self, entries: list[tuple[int, int]], strtab: bytes) -> None:
+        entries.sort()
+        self._starts = [e[0] for e in entries]
+        self._entries = entries
+        self._strtab = strtab
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, address: int) -> tuple[str, int] | None:
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0:
+            return None
+        start, name_offset = self._entries[i]
+        end = self._strtab.find(b"\0", name_offset)
+        raw = self._strtab[name_offset : end if end >= 0 else len(self._strtab)]
+        return raw.decode("utf-8", "backslashreplace"), address - start
+
+
+class MachSlice:
+    """One thin Mach-O image inside the file, with bounds-checked access to its bytes."""
+
+    def __init__(self, path: str, view: memoryview, header: Any) -> None:
+        self.path = path
+        self.view = view
+        self.offset: int = header.offset
+        self.size: int = header.size
+        mh = header.header
+        self.cputype: int = mh.cputype
+        self.cpusubtype: int = mh.cpusubtype
+        self.filetype: str | None = getattr(header, "filetype", None)
+        magic = struct.unpack_from(">I", view, self.offset)[0]
+        self.bits = 64 if magic in (MH_MAGIC_64, MH_CIGAM_64) else 32
+        self.order = header.endian
+        self.endian = "little" if self.order == "<" else "big"
+        self.arch = arch_name(self.cputype, self.cpusubtype)
+        self.sections: list[MachSection] = []
+        self.segments: list[MachSegment] = []
+        self.symtab: tuple[int, int, int, int] | None = None
+        for load, command, data in header.commands:
+            if load.cmd in (LC_SEGMENT, LC_SEGMENT_64):
+                self.segments.append(
+                    MachSegment(command.vmaddr, command.vmsize, command.fileoff, command.filesize)
+                )
+                for s in data:
+                    self.sections.append(
+                        MachSection(
+                            _name(s.segname), _name(s.sectname), s.addr, s.size, s.offset, s.flags
+                        )
+                    )
+            elif load.cmd == LC_SYMTAB:
+                self.symtab = (command.symoff, command.nsyms, command.stroff, command.strsize)
+        self._symbols: Symbols | None = None
+        self._symbols_loaded = False
+
+    def read(self, offset: int, size: int, what: str) -> bytes:
+        """``size`` bytes at ``offset`` within the slice."""
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise MalformedFileError(
+                self.path,
+                f"{self.arch}: {what} runs past the end of the slice",
+                self.offset + offset,
+            )
+        start = self.offset + offset
+        return bytes(self.view[start : start + size])
+
+    def file_offset(self, address: int) -> int | None:
+        """The file offset (slice offset included) of ``address``, if its bytes are in the file."""
+        for segment in self.segments:
+            if segment.vmaddr <= address < segment.vmaddr + segment.filesize:
+                inside = segment.fileoff + address - segment.vmaddr
+                if inside < self.size:
+                    return self.offset + inside
+        return None
+
+    def dof_sections(self) -> list[MachSection]:
+        return [s for s in self.sections if s.flags & SECTION_TYPE == S_DTRACE_DOF]
+
+    @property
+    def symbols(self) -> Symbols | None:
+        if not self._symbols_loaded:
+            self._symbols_loaded = True
+            self._symbols = self._read_symbols()
+        return self._symbols
+
+    def _read_symbols(self) -> Symbols | None:
+        if self.symtab is None:
+            return None
+        symoff, nsyms, stroff, strsize = self.symtab
+        fmt = self.order + ("IBBHQ" if self.bits == 64 else "IBBHI")
+        entsize = struct.calcsize(fmt)
+        table = self.read(symoff, nsyms * entsize, "symbol table")
+        strtab = self.read(stroff, strsize, "string table")
+        entries = [
+            (value, strx)
+            for strx, n_type, n_sect, _desc, value in struct.iter_unpack(fmt, table)
+            if not n_type & N_STAB and n_type & N_TYPE == N_SECT and n_sect and strx < strsize
+        ]
+        return Symbols(entries, strtab) if entries else None
+
+
+def _name(raw: bytes | str) -> str:
+    if isinstance(raw, str):
+        return raw.rstrip("\0")
+    return raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+
+
+def _check_fat(path: str, view: memoryview) -> None:
+    """Validate the fat header before macholib walks it: it trusts the counts."""
+    magic, count = struct.unpack_from(">II", view)
+    entry = 20 if magic == FAT_MAGIC else 32
+    if 8 + count * entry > len(view):
+        raise MalformedFileError(path, f"fat header lists {count} slices past the file end", 0)
+    for i in range(count):
+        at = 8 + i * entry
+        if magic == FAT_MAGIC:
+            _ct, _cs, offset, size, _align = struct.unpack_from(">iiIII", view, at)
+        else:
+            _ct, _cs, offset, size, _align, _res = struct.unpack_from(">iiQQII", view, at)
+        if offset + size > len(view) or size < 28:
+            raise MalformedFileError(path, f"fat slice {i} lies outside the file", at)
+        head = struct.unpack_from(">I", view, offset)[0]
+        if head not in THIN_MAGICS:
+            raise MalformedFileError(path, f"fat slice {i} is not a Mach-O image", offset)
+
+
+def load_slices(path: str, data: bytes | mmap.mmap) -> tuple[bool, list[MachSlice]]:
+    """Every slice of the file, through macholib; (is fat, slices)."""
+    view = memoryview(data).cast("B")
+    magic = struct.unpack_from(">I", view)[0]
+    fat = magic in (FAT_MAGIC, FAT_MAGIC_64)
+    if fat:
+        _check_fat(path, view)
+    try:
+        from macholib.MachO import MachO
+    except ImportError:
+        raise NotObjectFileError(
+            path, "Mach-O file, but macholib is not installed (pip install macholib)"
+        ) from None
+    try:
+        parsed = MachO(path, allow_unknown_load_commands=True)
+    except Exception as exc:  # macholib raises anything (ValueError, struct.error...) on damage
+        raise MalformedFileError(path, f"Mach-O load commands unreadable: {exc}") from None
+    return fat, [MachSlice(path, view, header) for header in parsed.headers]
+
+
+def _expected(cputype: int, enabled: bool) -> bytes | None:
+    if cputype in (CPU_TYPE_X86, CPU_TYPE_X86 | CPU_ARCH_ABI64):
+        return X86_IS_ENABLED if enabled else X86_PROBE
+    if cputype in (CPU_TYPE_ARM | CPU_ARCH_ABI64, CPU_TYPE_ARM | CPU_ARCH_ABI64_32):
+        return ARM64_MOV_X0_0 if enabled else ARM64_NOP
+    return None
+
+
+def site_addresses(cputype: int, dof_address: int, stored: int, enabled: bool) -> tuple[int, int]:
+    """(where the patched bytes start, the pc the kernel traces) for one stored offset."""
+    base = dof_address + stored
+    if cputype in (CPU_TYPE_X86, CPU_TYPE_X86 | CPU_ARCH_ABI64):
+        return base - 1, (base + 2 if enabled else base - 1)
+    return base, base
+
+
+def _signed32(value: int) -> int:
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _disassemble(cputype: int, code: bytes, address: int) -> str | None:
+    """The patched instructions as text, when capstone is installed."""
+    try:
+        import capstone
+    except ImportError:
+        return None
+    if cputype == CPU_TYPE_X86 | CPU_ARCH_ABI64:
+        engine = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    elif cputype == CPU_TYPE_X86:
+        engine = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+    elif cputype in (CPU_TYPE_ARM | CPU_ARCH_ABI64, CPU_TYPE_ARM | CPU_ARCH_ABI64_32):
+        engine = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+    else:
+        return None
+    parts = [f"{i.mnemonic} {i.op_str}".strip() for i in engine.disasm(code, address)]
+    return "; ".join(parts) or None
+
+
+def _slice_sites(piece: MachSlice, section: MachSection) -> Iterator[Site]:
+    blob = piece.read(section.offset, section.size, f"DOF section {section.label}")
+    decoded = dof.decode(blob, piece.path, piece.offset + section.offset, section.addr)
+    abi = _abi(piece.cputype)
+    for provider in decoded.providers:
+        for probe in provider.probes:
+            kinds = [(dof.KIND_PROBE, o) for o in probe.offsets]
+            kinds += [(dof.KIND_IS_ENABLED, o) for o in probe.enabled_offsets]
+            for kind, raw in kinds:
+                yield _site(piece, section, provider, probe, kind, _signed32(raw), abi)
+
+
+def _site(
+    piece: MachSlice,
+    section: MachSection,
+    provider: dof.DofProvider,
+    probe: dof.DofProbe,
+    kind: str,
+    stored: int,
+    abi: str,
+) -> Site:
+    enabled = kind == dof.KIND_IS_ENABLED
+    address, traced = site_addresses(piece.cputype, section.addr, stored, enabled)
+    warnings: list[str] = []
+    file_offset = piece.file_offset(address)
+    expected = _expected(piece.cputype, enabled)
+    verified: bool | None = None
+    instruction: str | None = None
+    if file_offset is None:
+        warnings.append(f"site {address:#x} has no bytes in this slice")
+    elif expected is not None:
+        local = file_offset - piece.offset
+        code = (
+            piece.read(local, len(expected), "probe site")
+            if local + len(expected) <= piece.size
+            else b""
+        )
+        verified = code == expected
+        instruction = _disassemble(piece.cputype, code, address)
+        if not verified:
+            warnings.append(
+                f"bytes at the site are {code.hex(' ') or 'missing'}, "
+                f"not the patched {expected.hex(' ')}"
+            )
+    function = None
+    symbols = piece.symbols
+    if symbols is not None:
+        found = symbols.lookup(address)
+        if found is not None:
+            name = found[0][1:] if found[0].startswith("_") else found[0]
+            function = f"{name}+{found[1]:#x}"
+            if name != probe.function:
+                warnings.append(f"DOF names function {probe.function}, the symbol table {name}")
+    return dof.make_site(
+        provider,
+        probe,
+        kind=kind,
+        stored=stored,
+        address=address,
+        traced_pc=traced,
+        file_offset=file_offset,
+        function=function,
+        section=section.label,
+        arch=abi,
+        record_file_offset=piece.offset + section.offset + probe.record_offset,
+        instruction=instruction,
+        verified=verified,
+        warnings=tuple(warnings),
+    )
+
+
+def _lld_sites(piece: MachSlice) -> int:
+    """How many x86 call sites carry the bytes lld writes over probe calls.
+
+    lld patches probe calls like ld64 but emits no DOF; on x86 both patterns
+    are sequences no compiler emits, so their presence is telling.  (On
+    arm64 the patches are a plain nop and ``mov x0, #0``: undetectable.)
+    """
+    if piece.cputype not in (CPU_TYPE_X86, CPU_TYPE_X86 | CPU_ARCH_ABI64):
+        return 0
+    count = 0
+    for section in piece.sections:
+        if not section.flags & S_ATTR_PURE_INSTRUCTIONS or section.offset == 0:
+            continue
+        code = piece.read(section.offset, section.size, f"section {section.label}")
+        count += code.count(X86_PROBE) + code.count(X86_IS_ENABLED)
+    return count
+
+
+def scan_macho(
+    path: str, data: bytes | mmap.mmap, scanned: ScannedFile, arch: str | None = None
+) -> None:
+    """Fill ``scanned`` with every slice of a Mach-O file and its DOF sites.
+
+    ``arch`` keeps one slice.  Damage in one slice's DOF sets
+    ``scanned.error`` and keeps the sites read so far.
+    """
+    fat, pieces = load_slices(path, data)
+    scanned.format = "macho"
+    if arch is not None:
+        names = [p.arch for p in pieces]
+        pieces = [p for p in pieces if p.arch == arch]
+        if not pieces:
+            raise NotObjectFileError(path, f"no {arch} slice (has {', '.join(names)})")
+    if len(pieces) == 1 or arch is not None:
+        first = pieces[0]
+        scanned.machine, scanned.bits, scanned.endian = first.arch, first.bits, first.endian
+    else:
+        scanned.machine = "fat:" + ",".join(p.arch for p in pieces)
+    for piece in pieces:
+        result = Slice(
+            piece.arch,
+            piece.cputype,
+            piece.cpusubtype,
+            piece.offset,
+            piece.size,
+            piece.bits,
+            piece.endian,
+            piece.filetype,
+        )
+        scanned.slices.append(result)
+        try:
+            sections = piece.dof_sections()
+            for section in sections:
+                result.sites.extend(_slice_sites(piece, section))
+            if not sections:
+                patched = _lld_sites(piece)
+                if patched:
+                    result.warnings.append(
+                        f"{patched} call sites are patched like DTrace probes but there is no "
+                        "DOF (linked by lld?): their probes cannot be listed"
+                    )
+        except MalformedFileError as exc:
+            scanned.error = exc.reason
+        scanned.sites.extend(result.sites)
+        prefix = f"{piece.arch}: " if fat else ""
+        scanned.warnings.extend(prefix + w for w in result.warnings)
+        if scanned.error is not None:
+            break
+    if pieces and pieces[0].symbols is not None:
+        scanned.function_source = "symtab"
