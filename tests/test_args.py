@@ -1,0 +1,384 @@
+"""Operand grammars, sizes, consumer verdicts and uprobe lines, on operand strings
+taken from real binaries (the Debian corpus and the cross-compiled fixtures)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from usdtscan.args import Constant, Memory, Register, Symbol, Unparsed, decode, parse_operand
+from usdtscan.args.common import parse_displacement, parse_int
+from usdtscan.args.consumers import verdicts
+from usdtscan.args.decode import Flag, decode_argument, grammar
+from usdtscan.args.tokenize import parse_argument, tokenize
+from usdtscan.model import Site
+from usdtscan.uprobe import uprobe_event
+
+
+def reg(name: str, canonical: str, width: int, offset: int = 0, cls: str = "gpr") -> Register:
+    return Register(name, canonical, width, offset, cls)
+
+
+X86_64 = [
+    ("$42", Constant(42)),
+    ("$-7", Constant(-7)),
+    ("%rbx", reg("rbx", "rbx", 64)),
+    ("%esi", reg("esi", "rsi", 32)),
+    ("%dl", reg("dl", "rdx", 8)),
+    ("%ah", reg("ah", "rax", 8, 8)),
+    ("%r13w", reg("r13w", "r13", 16)),
+    ("%r8d", reg("r8d", "r8", 32)),
+    ("%xmm0", reg("xmm0", "zmm0", 128, 0, "vector")),
+    ("-12(%rbp)", Memory(reg("rbp", "rbp", 64), -12)),
+    ("(%rsp)", Memory(reg("rsp", "rsp", 64), 0)),
+    ("-16(%rbp,%rax,8)", Memory(reg("rbp", "rbp", 64), -16, reg("rax", "rax", 64), 8)),
+    ("8(%rax,%rbx)", Memory(reg("rax", "rax", 64), 8, reg("rbx", "rbx", 64), 1)),
+    ("(%rax,%rcx)", Memory(reg("rax", "rax", 64), 0, reg("rcx", "rcx", 64), 1)),
+    ("g(%rip)", Symbol("g", 0, True)),
+    ("32+mp_(%rip)", Symbol("mp_", 32, True)),
+    ("40+CheckpointStats(%rip)", Symbol("CheckpointStats", 40, True)),
+    ("perturb_byte(%rip)", Symbol("perturb_byte", 0, True)),
+    ("g", Symbol("g", 0, False)),
+    ("0x601040", Memory(None, 0x601040)),
+]
+
+I386 = [
+    ("%eax", reg("eax", "eax", 32)),
+    ("%esi", reg("esi", "esi", 32)),
+    ("%al", reg("al", "eax", 8)),
+    ("(%eax,%esi,4)", Memory(reg("eax", "eax", 32), 0, reg("esi", "esi", 32), 4)),
+    ("4+4(%esp)", Memory(reg("esp", "esp", 32), 8)),
+    ("16(%esp)", Memory(reg("esp", "esp", 32), 16)),
+    (
+        "g@GOTOFF(%ebx)",
+        Memory(reg("ebx", "ebx", 32), 0, symbol=Symbol("g", 0, False, None, "GOTOFF")),
+    ),
+    (
+        "16+mp_@GOTOFF(%eax)",
+        Memory(reg("eax", "eax", 32), 16, symbol=Symbol("mp_", 0, False, None, "GOTOFF")),
+    ),
+]
+
+AARCH64 = [
+    ("42", Constant(42)),
+    ("-1", Constant(-1)),
+    ("x19", reg("x19", "x19", 64)),
+    ("w3", reg("w3", "x3", 32)),
+    ("sp", reg("sp", "sp", 64)),
+    ("d0", reg("d0", "v0", 64, 0, "fpr")),
+    ("[x1]", Memory(reg("x1", "x1", 64))),
+    ("[sp, 36]", Memory(reg("sp", "sp", 64), 36)),
+    ("[x0, x1]", Memory(reg("x0", "x0", 64), 0, reg("x1", "x1", 64))),
+    (
+        "[x0, #:lo12:.LANCHOR0]",
+        Memory(reg("x0", "x0", 64), 0, symbol=Symbol(".LANCHOR0", 0, False, None, "lo12")),
+    ),
+]
+
+ARM = [
+    ("#42", Constant(42)),
+    ("#-1", Constant(-1)),
+    ("#3.75e+0", Constant(3.75)),
+    ("r3", reg("r3", "r3", 32)),
+    ("ip", reg("ip", "r12", 32)),
+    ("fp", reg("fp", "r11", 32)),
+    ("s1", reg("s1", "d0", 32, 32, "fpr")),
+    ("[r7, #16]", Memory(reg("r7", "r7", 32), 16)),
+    ("[fp, #-20]", Memory(reg("fp", "r11", 32), -20)),
+    ("[sp]", Memory(reg("sp", "r13", 32))),
+    ("[r0, r4, lsl #2]", Memory(reg("r0", "r0", 32), 0, reg("r4", "r4", 32), 4, 2)),
+    ("[r3, r2]", Memory(reg("r3", "r3", 32), 0, reg("r2", "r2", 32))),
+]
+
+S390X = [
+    ("42", Constant(42)),
+    ("%r2", reg("r2", "r2", 64)),
+    ("%f0", reg("f0", "f0", 64, 0, "fpr")),
+    ("180(%r11)", Memory(reg("r11", "r11", 64), 180)),
+    ("-8(%r15)", Memory(reg("r15", "r15", 64), -8)),
+    ("0(%r10,%r2)", Memory(reg("r2", "r2", 64), 0, reg("r10", "r10", 64))),
+]
+
+PPC64 = [
+    ("i42", Constant(42)),
+    ("i-7", Constant(-7)),
+    ("9", reg("9", "r9", 64)),
+    ("31", reg("31", "r31", 64)),
+    ("%r3", reg("r3", "r3", 64)),
+    ("0(10)", Memory(reg("10", "r10", 64), 0)),
+    ("-8(%r31)", Memory(reg("r31", "r31", 64), -8)),
+    ("9,8", Memory(reg("9", "r9", 64), 0, reg("8", "r8", 64))),
+]
+
+RISCV64 = [
+    ("42", Constant(42)),
+    ("a0", reg("a0", "a0", 64)),
+    ("s0", reg("s0", "s0", 64)),
+    ("fp", reg("fp", "s0", 64)),
+    ("sp", reg("sp", "sp", 64)),
+    ("-28(s0)", Memory(reg("s0", "s0", 64), -28)),
+    ("fa0", reg("fa0", "fa0", 64, 0, "fpr")),
+]
+
+MIPS = [
+    ("42", Constant(42)),
+    ("$2", reg("2", "r2", 32)),
+    ("$sp", reg("sp", "r29", 32)),
+    ("$fp", reg("fp", "r30", 32)),
+    ("16($sp)", Memory(reg("sp", "r29", 32), 16)),
+    (
+        "%lo(s_counter)($7)",
+        Memory(reg("7", "r7", 32), 0, symbol=Symbol("s_counter", 0, False, None, "lo")),
+    ),
+    (
+        "%got_ofst(.LC1)($5)",
+        Memory(reg("5", "r5", 32), 0, symbol=Symbol(".LC1", 0, False, None, "got_ofst")),
+    ),
+]
+
+LOONGARCH64 = [
+    ("$r4", reg("r4", "r4", 64)),
+    ("$a0", reg("a0", "r4", 64)),
+    ("$r23,24", Memory(reg("r23", "r23", 64), 24)),
+    ("$r23,-80", Memory(reg("r23", "r23", 64), -80)),
+    ("42", Constant(42)),
+    ("-3", Constant(-3)),
+]
+
+CASES = (
+    [("x86_64", 64, o, loc) for o, loc in X86_64]
+    + [("i386", 32, o, loc) for o, loc in I386]
+    + [("aarch64", 64, o, loc) for o, loc in AARCH64]
+    + [("arm", 32, o, loc) for o, loc in ARM]
+    + [("s390x", 64, o, loc) for o, loc in S390X]
+    + [("ppc64", 64, o, loc) for o, loc in PPC64]
+    + [("riscv64", 64, o, loc) for o, loc in RISCV64]
+    + [("mips", 32, o, loc) for o, loc in MIPS]
+    + [("loongarch64", 64, o, loc) for o, loc in LOONGARCH64]
+)
+
+
+@pytest.mark.parametrize(("machine", "bits", "operand", "expected"), CASES)
+def test_operand_decodes(machine: str, bits: int, operand: str, expected: object) -> None:
+    assert parse_operand(operand, machine, bits) == expected
+
+
+@pytest.mark.parametrize(
+    ("machine", "bits", "operand", "reason_part"),
+    [
+        ("x86_64", 64, "%r8d", None),
+        ("i386", 32, "%r8d", "unknown i386 register"),
+        ("x86_64", 64, "%foo", "unknown x86-64 register"),
+        ("x86_64", 64, "$sym", "symbolic immediates"),
+        ("x86_64", 64, "(%rax,%rbx,3)", "scale 3"),
+        ("x86_64", 64, "%fs:8", "segment-override"),
+        ("aarch64", 64, "[x0, w1, sxtw 2]", "only lsl"),
+        ("arm", 32, "42", "ARM immediates carry '#'"),
+        ("ppc64", 64, "-9", "neither a register nor an i-constant"),
+        ("s390x", 64, "%r16", "unknown s390 register"),
+        ("mips", 32, "$t9x", "unknown MIPS register"),
+        ("sparc64", 64, "%o0", "no operand grammar"),
+        ("x86_64", 64, "\x01%rax", "control characters"),
+    ],
+)
+def test_rejections_say_why(machine: str, bits: int, operand: str, reason_part: str | None) -> None:
+    location = parse_operand(operand, machine, bits)
+    if reason_part is None:
+        assert not isinstance(location, Unparsed)
+    else:
+        assert isinstance(location, Unparsed)
+        assert reason_part in location.reason
+
+
+def test_selection_by_e_machine_not_host() -> None:
+    assert grammar(183) is grammar("aarch64")
+    assert grammar(62) is grammar("x86_64")
+    assert parse_operand("[sp, 36]", 183, 64) == Memory(reg("sp", "sp", 64), 36)
+    assert grammar(2) is None  # SPARC: no grammar
+
+
+def test_gas_numbers() -> None:
+    assert parse_int("0x10") == 16
+    assert parse_int("-0x10") == -16
+    assert parse_int("010") == 8  # GAS reads a leading 0 as octal
+    assert parse_int("09") is None
+    assert parse_displacement("-8+3+1").value == -4  # type: ignore[union-attr]
+    assert isinstance(parse_displacement("a+b"), Unparsed)
+    assert isinstance(parse_displacement("4-sym"), Unparsed)
+
+
+def test_sizeless_takes_systemtaps_unsigned_long() -> None:
+    (wide,) = decode(tokenize("%rax"), "x86_64", 64)
+    assert (wide.size, wide.signed, wide.assumed_size) == (8, False, True)
+    assert Flag.SIZELESS in wide.flags
+    (narrow,) = decode(tokenize("4(%esp)"), "i386", 32)
+    assert (narrow.size, narrow.signed) == (4, False)
+    assert narrow.location == Memory(reg("esp", "esp", 32), 4)
+
+
+def test_odd_size_is_kept_and_flagged() -> None:
+    (odd,) = decode(tokenize("3@%eax"), "x86_64", 64)
+    assert odd.size == 3 and Flag.ODD_SIZE in odd.flags
+    assert odd.location == reg("eax", "rax", 32)
+
+
+def test_size_wider_than_the_register_is_flagged() -> None:
+    (wide,) = decode(tokenize("-8@%eax"), "x86_64", 64)
+    assert Flag.WIDER_THAN_REGISTER in wide.flags
+    assert "rax" in wide.warnings[0]
+    (fits,) = decode(tokenize("-4@%eax"), "x86_64", 64)
+    assert Flag.WIDER_THAN_REGISTER not in fits.flags
+
+
+def test_junk_decodes_what_the_string_holds() -> None:
+    arguments = tokenize("4@%eax 8@\x07junk 4@[oops")
+    decoded = decode(arguments, "x86_64", 64)
+    assert decoded[0].location == reg("eax", "rax", 32)
+    assert isinstance(decoded[1].location, Unparsed)
+    assert isinstance(decoded[2].location, Unparsed)
+    assert Flag.UNPARSED in decoded[1].flags
+
+
+class _Symbols:
+    def address_of(self, name: str) -> int | None:
+        return {"mp_": 0x21A000, "g": 0x4000}.get(name)
+
+    def symbol_at(self, address: int) -> tuple[str, int] | None:
+        if 0x21A000 <= address < 0x21A100:
+            return "mp_", address - 0x21A000
+        return None
+
+
+def test_symbols_resolve_through_the_symbol_table() -> None:
+    (one,) = decode(tokenize("8@32+mp_(%rip)"), "x86_64", 64, symbols=_Symbols())
+    assert one.location == Symbol("mp_", 32, True, 0x21A020)
+    (got,) = decode(tokenize("-4@g@GOTOFF(%ebx)"), "i386", 32, symbols=_Symbols())
+    assert isinstance(got.location, Memory) and got.location.symbol is not None
+    assert got.location.symbol.address == 0x4000
+    (missing,) = decode(tokenize("8@nosuch(%rip)"), "x86_64", 64, symbols=_Symbols())
+    assert Flag.UNRESOLVED_SYMBOL in missing.flags
+
+
+def test_numeric_rip_relative_uses_the_end_of_the_instruction() -> None:
+    (arg,) = decode(tokenize("8@0x10(%rip)"), "x86_64", 64, symbols=_Symbols(), next_pc=0x21A001)
+    assert arg.location == Symbol("mp_", 0x11, True, 0x21A011)
+
+
+def _verdict(raw: str, machine: str, bits: int, elf_type: str = "DYN") -> dict[str, object]:
+    decoded = decode_argument(parse_argument(raw), machine, bits)
+    return {k: (v.ok, v.why) for k, v in verdicts(decoded, machine, bits, elf_type).items()}
+
+
+def test_consumer_verdicts() -> None:
+    plain = _verdict("-4@-20(%rbp)", "x86_64", 64)
+    assert plain == {"libbpf": (True, None), "bcc": (True, None), "gdb": (True, None)}
+    floats = _verdict("8f@%rax", "x86_64", 64)
+    assert not floats["libbpf"][0] and not floats["bcc"][0] and not floats["gdb"][0]  # type: ignore[index]
+    symbol = _verdict("8@32+mp_(%rip)", "x86_64", 64, "EXEC")
+    assert symbol["libbpf"] == (False, "symbol operands are not supported")
+    assert symbol["bcc"] == (True, None)
+    assert symbol["gdb"] == (False, "symbol operands are not supported")
+    two_terms = _verdict("4@4+4(%esp)", "x86_64", 64)
+    assert two_terms["gdb"][0] is False and two_terms["libbpf"][0] is False  # type: ignore[index]
+    sizeless = _verdict("%rax", "x86_64", 64)
+    assert sizeless["libbpf"][0] is False and sizeless["gdb"][0] is True  # type: ignore[index]
+    wide = _verdict("4@w3", "aarch64", 64)
+    assert wide["libbpf"] == (False, "register w3 is not in libbpf's table")
+    assert wide["gdb"] == (True, None)
+    arm_shift = _verdict("4@[r0, r4, lsl #2]", "arm", 32)
+    assert arm_shift["gdb"][0] is False  # type: ignore[index]
+    assert arm_shift["libbpf"] == (False, "32-bit file: a 64-bit libbpf refuses 32-bit ELF files")
+    ppc = _verdict("8@9,8", "ppc64", 64)
+    assert ppc["libbpf"] == (False, "libbpf has no USDT argument support for ppc64")
+    assert ppc["bcc"][0] is True and ppc["gdb"][0] is False  # type: ignore[index]
+    loong = _verdict("8@$r23,24", "loongarch64", 64)
+    assert loong["bcc"][0] is False and loong["gdb"][0] is False  # type: ignore[index]
+    riscv = _verdict("-4@-28(s0)", "riscv64", 64)
+    assert riscv["libbpf"] == (True, None)
+    assert riscv["gdb"] == (False, "GDB has no SystemTap argument support for riscv64")
+    s390_index = _verdict("8@0(%r10,%r2)", "s390x", 64)
+    assert s390_index["libbpf"][0] is False and s390_index["gdb"][0] is False  # type: ignore[index]
+
+
+def _site(args: str, file_offset: int = 0x1040, semaphore: int | None = None) -> Site:
+    return Site(
+        provider="my-prov",
+        name="ev",
+        args_raw=args,
+        args=tokenize(args),
+        address=0x401040,
+        file_offset=file_offset,
+        semaphore_address=None,
+        semaphore_file_offset=semaphore,
+        function=None,
+    )
+
+
+def test_uprobe_line_x86_64() -> None:
+    site = _site("-4@-20(%rbp) 8@%rdx 4@$5 1@%ah 8f@%xmm0", semaphore=0x3010)
+    decoded = decode(site.args, "x86_64", 64)
+    event = uprobe_event(site, decoded, "x86_64", "/bin/app")
+    assert event.line == (
+        "p:my_prov/ev /bin/app:0x1040(0x3010) arg1=-20(%bp):s32 arg2=%dx:u64 "
+        "arg3=\\5:u32 arg4=%ax:b8@8/64"
+    )
+    assert event.unsupported == ("arg5: xmm0: the kernel cannot read vector registers",)
+
+
+@pytest.mark.parametrize(
+    ("machine", "bits", "args", "fetch"),
+    [
+        ("aarch64", 64, "-4@[sp, 36] 8@x19", "arg1=+36(%sp):s32 arg2=%x19:u64"),
+        ("arm", 32, "4@[fp, #-8] 4@ip", "arg1=-8(%fp):u32 arg2=%ip:u32"),
+        ("s390x", 64, "8@180(%r11) 4@%r2", "arg1=+180(%r11):u64 arg2=%r2:u32"),
+        ("ppc64", 64, "8@0(10) -4@9", "arg1=+0(%r10):u64 arg2=%r9:s32"),
+        ("riscv64", 64, "-4@-28(s0) 8@a0", "arg1=-28(%s0):s32 arg2=%a0:u64"),
+        ("mips", 32, "4@16($sp) 4@$2", "arg1=+16(%r29):u32 arg2=%r2:u32"),
+        ("loongarch64", 64, "8@$r23,24 8@$r4", "arg1=+24(%r23):u64 arg2=%r4:u64"),
+        ("i386", 32, "4@%eax 4@8(%esp)", "arg1=%ax:u32 arg2=+8(%sp):u32"),
+    ],
+)
+def test_uprobe_register_names_per_architecture(
+    machine: str, bits: int, args: str, fetch: str
+) -> None:
+    site = _site(args)
+    event = uprobe_event(site, decode(site.args, machine, bits), machine, "/x")
+    assert event.line == f"p:my_prov/ev /x:0x1040 {fetch}"
+    assert event.unsupported == ()
+
+
+def test_uprobe_symbol_uses_same_file_offset() -> None:
+    site = replace(_site("8@32+mp_(%rip) 8@(%rax,%rbx,8)"), address=0x201040)
+    decoded = decode(site.args, "x86_64", 64, symbols=_Symbols())
+    event = uprobe_event(site, decoded, "x86_64", "/x")
+    # mp_+32 = 0x21a020; the site at 0x201040 is at file offset 0x1040.
+    assert event.line == "p:my_prov/ev /x:0x1040 arg1=@+0x1a020:u64"
+    assert event.unsupported == ("arg2: the kernel cannot add an index register",)
+
+
+def test_register_tables_match_capstone() -> None:
+    pytest.importorskip("capstone")
+    from usdtscan.args import aarch64, arm, mips, ppc, riscv, s390, x86
+    from usdtscan.disasm import capstone_register_names
+
+    for machine, module, bits in [
+        ("x86_64", x86, 64),
+        ("i386", x86, 32),
+        ("aarch64", aarch64, 64),
+        ("arm", arm, 32),
+        ("s390x", s390, 64),
+        ("ppc64", ppc, 64),
+        ("riscv64", riscv, 64),
+        ("mips64", mips, 64),
+        ("mips", mips, 32),
+    ]:
+        known = capstone_register_names(machine, "little" if machine != "s390x" else "big")
+        table = module.register_table(bits)
+        missing = {
+            name: spec.capstone
+            for name, spec in table.items()
+            if spec.capstone is not None and spec.capstone not in known
+        }
+        assert missing == {}, machine
+        assert sum(1 for s in table.values() if s.capstone) > 30

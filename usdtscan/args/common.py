@@ -1,0 +1,176 @@
+"""Pieces every operand grammar shares: register tables, GAS numbers, symbolic sums.
+
+Each architecture module keeps one table from every spelling the
+assembler accepts to a :class:`RegisterSpec`, so that the grammar stays a
+few regular expressions and the knowledge of which register is which
+lives in data that a test can hold against capstone's register set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .location import Register, Symbol, Unparsed
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpec:
+    """What one register spelling means.
+
+    ``capstone`` is capstone's name for the same register (it spells s390
+    ``%r2`` as ``2`` and ARM ``r11`` as ``fp``), or None when capstone has
+    no model of it.
+    """
+
+    canonical: str
+    width_bits: int
+    bit_offset: int = 0
+    register_class: str = "gpr"
+    capstone: str | None = None
+
+    def register(self, name: str) -> Register:
+        return Register(name, self.canonical, self.width_bits, self.bit_offset, self.register_class)
+
+
+RegisterTable = dict[str, RegisterSpec]
+
+
+def lookup(table: RegisterTable, name: str) -> Register | None:
+    spec = table.get(name.lower())
+    return None if spec is None else spec.register(name.lower())
+
+
+# GAS integers: decimal, 0x hex, 0b binary, and a leading 0 is octal.
+_INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|[0-9]+)")
+
+
+def parse_int(text: str) -> int | None:
+    """A GAS integer literal, or None if ``text`` is not exactly one."""
+    text = text.strip()
+    if not _INT.fullmatch(text):
+        return None
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    lowered = digits.lower()
+    if lowered.startswith("0x"):
+        value = int(digits[2:], 16)
+    elif lowered.startswith("0b"):
+        value = int(digits[2:], 2)
+    elif len(digits) > 1 and digits.startswith("0"):
+        if any(c in "89" for c in digits):
+            return None
+        value = int(digits, 8)
+    else:
+        value = int(digits)
+    return sign * value
+
+
+_FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?")
+
+
+def parse_number(text: str) -> int | float | None:
+    """An integer, or a float literal (ARM prints ``#3.75e+0`` for a double constant)."""
+    value = parse_int(text)
+    if value is not None:
+        return value
+    text = text.strip()
+    if _FLOAT.fullmatch(text) and any(c in text for c in ".eE"):
+        return float(text)
+    return None
+
+
+_RELOC_MEMORY = re.compile(
+    r"%(?P<reloc>\w+)\((?P<inner>[^()]*)\)(?P<extra>\s*[+-]\s*\w+)?\((?P<base>[^()]*)\)"
+)
+
+
+def parse_relocated_memory(text: str) -> tuple[Displacement, str] | Unparsed | None:
+    """``%lo(sym+4)(BASE)``-style operands (MIPS, RISC-V): the displacement and base text.
+
+    The relocation operator picks part of the symbol's address (``%lo``: the
+    low bits, the high part being already in BASE); None if ``text`` is not
+    of this form.
+    """
+    match = _RELOC_MEMORY.fullmatch(text)
+    if match is None:
+        return None
+    inner = parse_displacement(match.group("inner"))
+    if isinstance(inner, Unparsed):
+        return inner
+    extra = 0
+    if match.group("extra"):
+        parsed = parse_int(match.group("extra").replace(" ", ""))
+        if parsed is None:
+            return Unparsed(text, "unreadable offset after the relocation operator")
+        extra = parsed
+    if inner.symbol is None:
+        return Unparsed(text, "relocation operator without a symbol")
+    return Displacement(inner.value + extra, inner.symbol, match.group("reloc")), match.group(
+        "base"
+    )
+
+
+_TERM = re.compile(r"\s*([+-])?\s*([^\s+-]+)")
+_IDENT = re.compile(r"[A-Za-z_.$][\w.$]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Displacement:
+    """A GAS displacement expression: an integer sum, perhaps with one symbol."""
+
+    value: int
+    symbol: str | None = None
+    relocation: str | None = None
+
+    def memory_symbol(self) -> Symbol | None:
+        """The symbol of a memory operand; its number stays in the displacement."""
+        if self.symbol is None:
+            return None
+        return Symbol(self.symbol, 0, False, None, self.relocation)
+
+
+def parse_displacement(text: str) -> Displacement | Unparsed:
+    """Read ``-12``, ``32+mp_``, ``mp_+32``, ``4+4``, ``16+mp_@GOTOFF`` or ``-8+3+1``.
+
+    GCC prints a symbolic displacement as ``[N+]symbol[@RELOC]``; the
+    assembler accepts any sum.  At most one symbol, added not subtracted,
+    has a meaning we can represent.
+    """
+    if not text.strip():
+        return Displacement(0)
+    value = 0
+    symbol: str | None = None
+    relocation: str | None = None
+    position = 0
+    first = True
+    while position < len(text):
+        match = _TERM.match(text, position)
+        if match is None or (not first and match.group(1) is None):
+            return Unparsed(text, "displacement is not a sum of numbers and a symbol")
+        sign, term = match.group(1), match.group(2)
+        position = match.end()
+        first = False
+        number = parse_int(term)
+        if number is not None:
+            value += -number if sign == "-" else number
+            continue
+        name, _, reloc = term.partition("@")
+        if not _IDENT.fullmatch(name) or (reloc and not re.fullmatch(r"\w+", reloc)):
+            return Unparsed(text, f"cannot read {term!r} in the displacement")
+        if symbol is not None:
+            return Unparsed(text, "displacement names two symbols")
+        if sign == "-":
+            return Unparsed(text, "displacement subtracts a symbol")
+        symbol, relocation = name, reloc or None
+    return Displacement(value, symbol, relocation)
+
+
+def clean(operand: str) -> str | Unparsed:
+    """The operand with outer blanks removed, or Unparsed if it holds control characters."""
+    text = operand.strip()
+    if not text:
+        return Unparsed(operand, "empty operand")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return Unparsed(operand, "operand holds control characters")
+    return text

@@ -1,0 +1,269 @@
+"""Can libbpf, bcc and GDB read an argument, and if not, why.
+
+The rules restate, as data about our decoded locations, what each tool's
+own parser accepts (libbpf ``src/usdt.c`` ``parse_usdt_arg``, bcc
+``src/cc/usdt/usdt_args.cc``, GDB ``gdb/stap-probe.c`` and the
+``*_stap_*`` hooks of each ``*-tdep.c``); docs/arguments.rst lists them.
+libbpf is what bpftrace 0.21 and later use.  Each tool parses only for the
+architecture it was built for, so a verdict means "that tool, running on
+the file's own architecture".  A verdict with ``ok`` true may still carry
+a ``why``: a caveat, not a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .decode import DecodedArgument
+from .location import Constant, Memory, Register, Symbol, Unparsed
+
+CONSUMERS = ("libbpf", "bcc", "gdb")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    why: str | None = None
+
+
+_LIBBPF_ARCHES = {"x86_64", "i386", "s390x", "aarch64", "riscv64", "riscv32", "arm"}
+_BCC_ARCHES = {"x86_64", "i386", "aarch64", "ppc64", "s390x", "loongarch64"}
+_GDB_ARCHES = {"x86_64", "x32", "i386", "aarch64", "arm", "s390x", "s390", "ppc64", "ppc"}
+
+_X86_LIBBPF_REGS = (
+    {"rip", "eip"}
+    | {f"{p}{r}" for r in ("ax", "bx", "cx", "dx") for p in ("r", "e", "")}
+    | {f"{r}l" for r in "abcd"}
+    | {f"{p}{r}" for r in ("si", "di", "bp", "sp") for p in ("r", "e", "")}
+    | {f"{r}l" for r in ("si", "di", "bp", "sp")}
+    | {f"r{n}{s}" for n in range(8, 16) for s in ("", "d", "w", "b")}
+)
+_X86_BCC_REGS = _X86_LIBBPF_REGS - {"eip"}
+_ARM_LIBBPF_REGS = {f"r{n}" for n in range(11)} | {"fp", "ip", "sp", "lr", "pc"}
+_RISCV_LIBBPF_REGS = (
+    {"ra", "sp", "gp", "tp"}
+    | {f"a{n}" for n in range(8)}
+    | {f"s{n}" for n in range(12)}
+    | {f"t{n}" for n in range(7)}
+)
+_PLAIN_DISPLACEMENT = re.compile(r"\s*[-+]?\d*\s*\(")
+
+
+def _common(decoded: DecodedArgument, arches: set[str], machine: str, tool: str) -> Verdict | None:
+    if machine not in arches:
+        return Verdict(False, f"{tool} has no USDT argument support for {machine}")
+    if decoded.is_float:
+        return Verdict(False, f"float argument ({decoded.argument.raw}): {tool} reads integers")
+    if isinstance(decoded.location, Unparsed):
+        return Verdict(False, f"operand not understood: {decoded.location.reason}")
+    return None
+
+
+def _size_problem(decoded: DecodedArgument) -> str | None:
+    if decoded.assumed_size:
+        return "no size prefix"
+    if decoded.size not in (1, 2, 4, 8):
+        return f"size {decoded.size} is not 1, 2, 4 or 8"
+    return None
+
+
+def _wide_caveat(decoded: DecodedArgument) -> str | None:
+    location = decoded.location
+    if isinstance(location, Register) and "wider-than-register" in decoded.flags:
+        return f"reads all of {location.canonical}, beyond the {location.name} the operand names"
+    return None
+
+
+def libbpf(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
+    """libbpf's ``parse_usdt_arg``: constants, registers, ``reg+offset`` memory (and x86 SIB)."""
+    early = _common(decoded, _LIBBPF_ARCHES, machine, "libbpf")
+    if early is not None:
+        return early
+    if bits == 32:
+        return Verdict(False, "32-bit file: a 64-bit libbpf refuses 32-bit ELF files")
+    size = _size_problem(decoded)
+    if size is not None:
+        return Verdict(False, f"{size} (libbpf requires a [-]1/2/4/8@ prefix)")
+    location, operand = decoded.location, decoded.argument.operand.strip()
+    if isinstance(location, Symbol) or (isinstance(location, Memory) and location.symbol):
+        return Verdict(False, "symbol operands are not supported")
+    if isinstance(location, Constant):
+        return Verdict(True)
+    registers = [location] if isinstance(location, Register) else []
+    if isinstance(location, Memory):
+        if location.base is None:
+            return Verdict(False, "absolute memory operands are not supported")
+        registers = [r for r in (location.base, location.index) if r is not None]
+        if location.shift:
+            return Verdict(False, "shifted index registers are not supported")
+    allowed = _libbpf_registers(machine)
+    for register in registers:
+        if register.name not in allowed:
+            return Verdict(False, f"register {register.name} is not in libbpf's table")
+    if isinstance(location, Memory):
+        if machine in ("x86_64", "i386"):
+            if not _PLAIN_DISPLACEMENT.match(operand):
+                return Verdict(False, "displacement is not a single integer")
+            if location.index is not None:
+                return Verdict(True, "needs libbpf >= 1.6 (scale-index-base operands)")
+            if location.base is not None and location.base.canonical == "rip":
+                return Verdict(True, "libbpf adds the probe address, not the next instruction's")
+        elif location.index is not None:
+            return Verdict(False, "index registers are not supported on this architecture")
+        if machine in ("aarch64", "s390x", "riscv64", "riscv32") and "#" in operand:
+            return Verdict(False, "'#' before the offset is not accepted")
+        if machine in ("s390x", "riscv64", "riscv32") and not re.match(r"\s*-?\d", operand):
+            return Verdict(False, "libbpf requires an explicit displacement before '('")
+    return Verdict(True, _wide_caveat(decoded))
+
+
+def _libbpf_registers(machine: str) -> set[str]:
+    if machine in ("x86_64", "i386"):
+        return _X86_LIBBPF_REGS
+    if machine == "aarch64":
+        return {f"x{n}" for n in range(31)} | {"sp"}
+    if machine == "arm":
+        return _ARM_LIBBPF_REGS
+    if machine == "s390x":
+        return {f"r{n}" for n in range(16)}
+    return _RISCV_LIBBPF_REGS
+
+
+def bcc(decoded: DecodedArgument, machine: str, bits: int, elf_type: str | None) -> Verdict:
+    """bcc's per-architecture ``ArgumentParser``s (x86-64, AArch64, ppc64, s390x, LoongArch)."""
+    early = _common(decoded, _BCC_ARCHES, machine, "bcc")
+    if early is not None:
+        return early
+    size = _size_problem(decoded)
+    if size is not None and not (machine in ("x86_64", "i386") and decoded.assumed_size):
+        return Verdict(False, f"{size} (bcc needs a 1/2/4/8 byte size)")
+    location, operand = decoded.location, decoded.argument.operand.strip()
+    if isinstance(location, Constant):
+        return Verdict(True)
+    if machine in ("x86_64", "i386"):
+        return _bcc_x86(decoded, location, operand, elf_type)
+    if isinstance(location, Symbol) or (isinstance(location, Memory) and location.symbol):
+        return Verdict(False, "symbol operands are not supported")
+    registers = [location] if isinstance(location, Register) else []
+    if isinstance(location, Memory):
+        registers = [r for r in (location.base, location.index) if r is not None]
+        if location.shift:
+            return Verdict(False, "shifted index registers are not supported")
+    for register in registers:
+        if not register.is_integer or not _bcc_register_ok(machine, register):
+            return Verdict(False, f"register {register.name} is not understood by bcc")
+    if isinstance(location, Memory):
+        if machine == "loongarch64":
+            return Verdict(False, "bcc expects [base, offset]; the compiler prints base,offset")
+        if machine == "aarch64" and "#" in operand:
+            return Verdict(False, "'#' before the offset is not accepted")
+        if machine == "s390x" and location.index is not None:
+            return Verdict(True, "bcc adds the index register unscaled, as the ISA does")
+    return Verdict(True, _wide_caveat(decoded))
+
+
+def _bcc_register_ok(machine: str, register: Register) -> bool:
+    name = register.name
+    if machine == "aarch64":
+        return name == "sp" or re.fullmatch(r"x\d+", name) is not None
+    if machine == "loongarch64":
+        return name == "sp" or re.fullmatch(r"r\d+", name) is not None
+    return register.register_class == "gpr"
+
+
+def _bcc_x86(
+    decoded: DecodedArgument, location: object, operand: str, elf_type: str | None
+) -> Verdict:
+    if isinstance(location, Register):
+        if location.name not in _X86_BCC_REGS:
+            return Verdict(False, f"register %{location.name} is not in bcc's table")
+        return Verdict(True, _wide_caveat(decoded))
+    if isinstance(location, Symbol):
+        if not location.pc_relative:
+            return Verdict(False, "a bare symbol operand is not supported")
+        if location.relocation:
+            return Verdict(False, f"@{location.relocation} is not supported")
+        if elf_type == "DYN":
+            return Verdict(True, "symbol resolved only when bcc is given a pid (shared object)")
+        return Verdict(True)
+    if isinstance(location, Memory):
+        if location.symbol is not None:
+            return Verdict(False, "symbol displacements need a %rip base in bcc")
+        if location.base is None:
+            return Verdict(False, "absolute memory operands are not supported")
+        if not _PLAIN_DISPLACEMENT.match(operand):
+            return Verdict(False, "displacement is not a single integer")
+        for register in (location.base, location.index):
+            if register is not None and register.name not in _X86_BCC_REGS:
+                return Verdict(False, f"register %{register.name} is not in bcc's table")
+        return Verdict(True)
+    return Verdict(False, "operand not understood by bcc")
+
+
+_GDB_DISPLACEMENT = re.compile(r"\s*(?:[-+]?\d+(?:[-+]\d+[-+]\d+)?)?\s*\(")
+
+
+def gdb(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
+    """GDB's generic SystemTap expression parser with each architecture's special tokens."""
+    if machine not in _GDB_ARCHES:
+        return Verdict(False, f"GDB has no SystemTap argument support for {machine}")
+    if decoded.is_float:
+        return Verdict(False, "GDB reads 'Nf@' as an expression and rejects it")
+    if isinstance(decoded.location, Unparsed):
+        return Verdict(False, f"operand not understood: {decoded.location.reason}")
+    if not decoded.assumed_size and decoded.size not in (1, 2, 4, 8):
+        if decoded.size < 10:
+            return Verdict(False, "GDB warns and stops reading this probe's remaining arguments")
+        return Verdict(False, f"GDB reads the {decoded.size}@ prefix as an expression")
+    location, operand = decoded.location, decoded.argument.operand.strip()
+    if isinstance(location, Symbol) or (isinstance(location, Memory) and location.symbol):
+        return Verdict(False, "symbol operands are not supported")
+    if isinstance(location, Memory):
+        if location.base is None:
+            return Verdict(False, "absolute memory operands are not supported")
+        if machine in ("x86_64", "x32", "i386"):
+            if not _GDB_DISPLACEMENT.match(operand):
+                return Verdict(False, "only one or three displacement terms are understood")
+            if location.base.canonical == "rip":
+                return Verdict(True, "GDB adds the probe address, not the next instruction's")
+        elif location.index is not None:
+            return Verdict(False, "index registers are not supported on this architecture")
+    caveat = _wide_caveat(decoded)
+    if decoded.assumed_size:
+        caveat = f"no size prefix: read as an unsigned {bits}-bit value"
+    return Verdict(True, caveat)
+
+
+def verdicts(
+    decoded: DecodedArgument, machine: str, bits: int, elf_type: str | None = None
+) -> dict[str, Verdict]:
+    return {
+        "libbpf": libbpf(decoded, machine, bits),
+        "bcc": bcc(decoded, machine, bits, elf_type),
+        "gdb": gdb(decoded, machine, bits),
+    }
+
+
+def probe_verdicts(
+    sites: Sequence[Sequence[DecodedArgument]],
+    machine: str,
+    bits: int,
+    elf_type: str | None = None,
+) -> dict[str, Verdict]:
+    """A probe is readable by a tool when every argument of every site is."""
+    result: dict[str, Verdict] = {}
+    for tool in CONSUMERS:
+        verdict = Verdict(True)
+        for site_number, arguments in enumerate(sites, 1):
+            for number, argument in enumerate(arguments, 1):
+                one = verdicts(argument, machine, bits, elf_type)[tool]
+                if not one.ok:
+                    where = f"site {site_number} " if len(sites) > 1 else ""
+                    verdict = Verdict(False, f"{where}arg{number}: {one.why}")
+                    break
+            if not verdict.ok:
+                break
+        result[tool] = verdict
+    return result

@@ -1,0 +1,100 @@
+"""PowerPC (32 and 64-bit, either byte order) operands.
+
+GCC prints registers as bare numbers, so a bare ``9`` is general-purpose
+register r9 and never the constant 9: constants carry an ``i`` prefix
+(``i42``, from ``sys/sdt.h``'s ``%I`` operand modifier).  With
+``-mregnames`` registers read ``%r3``, ``%f1``.  Memory is ``D(RA)``
+(``0(10)``, ``-8(%r31)``) or the indexed pair ``RA,RB`` (``9,8``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .common import RegisterSpec, RegisterTable, clean, lookup, parse_displacement, parse_int
+from .location import Constant, Location, Memory, Register, Unparsed
+
+
+def _table(bits: int) -> RegisterTable:
+    table: RegisterTable = {}
+    for n in range(32):
+        table[str(n)] = RegisterSpec(f"r{n}", bits, capstone=f"r{n}")
+        table[f"r{n}"] = RegisterSpec(f"r{n}", bits, capstone=f"r{n}")
+        table[f"f{n}"] = RegisterSpec(f"f{n}", 64, 0, "fpr", f"f{n}")
+        table[f"v{n}"] = RegisterSpec(f"v{n}", 128, 0, "vector", f"v{n}")
+    return table
+
+
+TABLES = {64: _table(64), 32: _table(32)}
+
+_MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
+
+
+def register_table(bits: int) -> RegisterTable:
+    return TABLES[64 if bits == 64 else 32]
+
+
+def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
+    name = text.strip()
+    if name.startswith("%"):
+        name = name[1:]
+        if name.isdigit():
+            return Unparsed(operand, f"%{name} is not a register name (use %r{name} or {name})")
+    elif not name.isdigit():
+        return Unparsed(operand, f"{text!r} is not a register (bare numbers or %rN)")
+    found = lookup(register_table(bits), name)
+    if found is None:
+        return Unparsed(operand, f"unknown PowerPC register {text.strip()}")
+    return found
+
+
+def parse(operand: str, bits: int) -> Location:
+    text = clean(operand)
+    if isinstance(text, Unparsed):
+        return text
+    if text[0] in "iI" and len(text) > 1:
+        value = parse_int(text[1:])
+        if value is None:
+            return Unparsed(operand, "i-prefixed immediate is not an integer")
+        return Constant(value)
+    if "," in text and "(" not in text:
+        first, _, second = text.partition(",")
+        base = _register(first, bits, operand)
+        if isinstance(base, Unparsed):
+            return base
+        index = _register(second, bits, operand)
+        if isinstance(index, Unparsed):
+            return index
+        return Memory(base, 0, index)
+    match = _MEMORY.fullmatch(text)
+    if match is not None:
+        disp = parse_displacement(match.group("disp"))
+        if isinstance(disp, Unparsed):
+            return Unparsed(operand, disp.reason)
+        base = _register(match.group("base"), bits, operand)
+        if isinstance(base, Unparsed):
+            return base
+        return Memory(base, disp.value, symbol=disp.memory_symbol())
+    if text.isdigit() or text.startswith("%"):
+        return _register(text, bits, operand)
+    if parse_int(text) is not None:
+        return Unparsed(operand, "negative bare number: neither a register nor an i-constant")
+    return Unparsed(operand, "not an i-constant, a register or D(RA) memory")
+
+
+def render(location: Location, bits: int) -> str:
+    if isinstance(location, Constant):
+        return f"i{location.value}"
+    if isinstance(location, Register):
+        return _spell(location)
+    if isinstance(location, Memory) and location.base is not None:
+        if location.index is not None:
+            return f"{_spell(location.base)},{_spell(location.index)}"
+        return f"{location.displacement}({_spell(location.base)})"
+    if isinstance(location, Unparsed):
+        return location.text
+    return repr(location)
+
+
+def _spell(register: Register) -> str:
+    return register.name if register.name.isdigit() else f"%{register.name}"

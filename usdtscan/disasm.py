@@ -1,0 +1,176 @@
+"""What a disassembler knows better than a regular expression: the instruction at a site.
+
+``sys/sdt.h`` places a ``nop`` at every probe site; the kernel's uprobe
+replaces it with a breakpoint.  Checking that the note's address really
+holds that ``nop`` catches a stale or mis-adjusted address before anyone
+attaches to it.  capstone is imported only here and only when called, so
+listing probes never pays for it.  LoongArch, which capstone's PyPI
+release does not know, is checked against its one ``nop`` encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .model import CodeWindow, Site
+
+# andi $r0, $r0, 0: the LoongArch nop, little-endian.
+_LOONGARCH_NOP = bytes.fromhex("00004003")
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    address: int
+    size: int
+    text: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SiteCheck:
+    """The instruction at a site and whether it is the ``nop`` that ``sys/sdt.h`` emits.
+
+    ``instruction`` is None when the file holds no bytes for the site or
+    capstone cannot decode them; ``mode`` names the decoder that matched
+    (``thumb`` or ``arm`` on 32-bit ARM).
+    """
+
+    instruction: str | None
+    ok: bool
+    size: int | None = None
+    mode: str | None = None
+    reason: str | None = None
+
+
+def _targets(machine: str, endian: str) -> list[tuple[str, int, int]]:
+    """(mode name, capstone arch, capstone mode) to try, most likely first."""
+    import capstone as cs
+
+    order = cs.CS_MODE_LITTLE_ENDIAN if endian == "little" else cs.CS_MODE_BIG_ENDIAN
+    table: dict[str, list[tuple[str, int, int]]] = {
+        "x86_64": [("x86-64", cs.CS_ARCH_X86, cs.CS_MODE_64)],
+        "x32": [("x86-64", cs.CS_ARCH_X86, cs.CS_MODE_64)],
+        "i386": [("i386", cs.CS_ARCH_X86, cs.CS_MODE_32)],
+        "aarch64": [("aarch64", cs.CS_ARCH_ARM64, cs.CS_MODE_ARM | order)],
+        "aarch64_ilp32": [("aarch64", cs.CS_ARCH_ARM64, cs.CS_MODE_ARM | order)],
+        "arm": [
+            ("thumb", cs.CS_ARCH_ARM, cs.CS_MODE_THUMB | order),
+            ("arm", cs.CS_ARCH_ARM, cs.CS_MODE_ARM | order),
+        ],
+        "s390x": [("s390x", cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN)],
+        "s390": [("s390", cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN)],
+        "ppc64": [("ppc64", cs.CS_ARCH_PPC, cs.CS_MODE_64 | order)],
+        "ppc": [("ppc", cs.CS_ARCH_PPC, cs.CS_MODE_32 | order)],
+        "riscv64": [("riscv64", cs.CS_ARCH_RISCV, cs.CS_MODE_RISCV64 | cs.CS_MODE_RISCVC)],
+        "riscv32": [("riscv32", cs.CS_ARCH_RISCV, cs.CS_MODE_RISCV32 | cs.CS_MODE_RISCVC)],
+        "mips64": [("mips64", cs.CS_ARCH_MIPS, cs.CS_MODE_MIPS64 | order)],
+        "mips": [("mips", cs.CS_ARCH_MIPS, cs.CS_MODE_MIPS32 | order)],
+    }
+    return table.get(machine, [])
+
+
+def _decoder(arch: int, mode: int) -> Any:
+    import capstone as cs
+
+    decoder = cs.Cs(arch, mode)
+    if arch == cs.CS_ARCH_X86:
+        decoder.syntax = cs.CS_OPT_SYNTAX_ATT  # the syntax the notes are written in
+    return decoder
+
+
+def is_sdt_nop(machine: str, mnemonic: str, operands: str) -> bool:
+    """Whether an instruction is what ``sys/sdt.h``'s ``nop`` assembles to on ``machine``.
+
+    GAS assembles ``nop`` as ``bc 0,0`` on s390, as ``mov r0, r0`` for ARM
+    cores without the NOP hint, and as ``c.nop`` when RISC-V compression is on.
+    """
+    mnemonic = mnemonic.lower()
+    if mnemonic in ("nop", "c.nop"):
+        return True
+    ops = operands.replace(" ", "").lower()
+    if machine in ("s390x", "s390"):
+        return (mnemonic == "bc" and ops == "0,0") or (mnemonic == "bcr" and ops.startswith("0,"))
+    if machine == "arm" and mnemonic in ("mov", "movs"):
+        first, _, second = ops.partition(",")
+        return first == second and first in ("r0", "r8")
+    return False
+
+
+def check_site(site: Site, machine: str, endian: str) -> SiteCheck:
+    """Disassemble the instruction at ``site`` and say whether it is the expected nop."""
+    window = site.code
+    if window is None:
+        return SiteCheck(None, False, reason="no bytes for the site in this file")
+    data = window.data[window.site_offset :]
+    if machine.startswith("loongarch"):
+        if data[:4] == _LOONGARCH_NOP:
+            return SiteCheck("nop", True, 4, "loongarch")
+        return SiteCheck(f".word {data[:4].hex()}", False, None, "loongarch", "not the nop")
+    targets = _targets(machine, endian)
+    if not targets:
+        return SiteCheck(None, False, reason=f"capstone has no decoder for {machine}")
+    first: SiteCheck | None = None
+    for mode_name, arch, mode in targets:
+        decoder = _decoder(arch, mode)
+        instruction = next(decoder.disasm(data, window.address + window.site_offset, 1), None)
+        if instruction is None:
+            continue
+        text = f"{instruction.mnemonic} {instruction.op_str}".strip()
+        ok = is_sdt_nop(machine, instruction.mnemonic, instruction.op_str)
+        check = SiteCheck(text, ok, instruction.size, mode_name, None if ok else "not a nop")
+        if ok:
+            return check
+        if first is None:
+            first = check
+    return first or SiteCheck(None, False, reason="the bytes at the site do not decode")
+
+
+def disassemble_around(
+    site: Site, machine: str, endian: str, before: int = 3, after: int = 3
+) -> list[Instruction]:
+    """A few instructions before and after the site.
+
+    Variable-length x86 cannot be decoded backwards, so decoding starts at
+    each byte of the window in turn and keeps the first start that lands
+    exactly on the site; fixed-width architectures start on a boundary.
+    """
+    window = site.code
+    if window is None:
+        return []
+    check = check_site(site, machine, endian)
+    targets = [t for t in _targets(machine, endian) if check.mode in (None, t[0])]
+    if not targets:
+        return []
+    _mode, arch, mode = targets[0]
+    decoder = _decoder(arch, mode)
+    site_address = window.address + window.site_offset
+    for start in range(window.site_offset + 1):
+        decoded = _decode_from(decoder, window, start)
+        addresses = [i.address for i in decoded]
+        if site_address in addresses:
+            at = addresses.index(site_address)
+            return decoded[max(0, at - before) : at + after + 1]
+    return []
+
+
+def _decode_from(decoder: Any, window: CodeWindow, start: int) -> list[Instruction]:
+    out: list[Instruction] = []
+    for ins in decoder.disasm(window.data[start:], window.address + start):
+        text = f"{ins.mnemonic} {ins.op_str}".strip()
+        out.append(Instruction(ins.address, ins.size, text, bytes(ins.bytes)))
+    return out
+
+
+def capstone_register_names(machine: str, endian: str) -> frozenset[str]:
+    """Every register name capstone knows for ``machine`` (empty if it knows none)."""
+    targets = _targets(machine, endian)
+    if not targets:
+        return frozenset()
+    decoder = _decoder(targets[0][1], targets[0][2])
+    names: set[str] = set()
+    for number in range(1, 1024):
+        name = decoder.reg_name(number)
+        if name:
+            names.add(name)
+    return frozenset(names)

@@ -1,0 +1,185 @@
+"""A site as the line that ``/sys/kernel/tracing/uprobe_events`` accepts.
+
+``p:GROUP/EVENT PATH:0xOFFSET(0xREFCTR) arg1=FETCHARG:TYPE ...`` traces one
+site with all of its arguments, no BPF needed.  The offset is the site's
+file offset and the reference counter the semaphore's, as the kernel wants
+(Documentation/trace/uprobetracer.rst).  The kernel names registers its own
+way per architecture (``regs_query_register_offset``: ``%ax`` on x86,
+``%x0`` on arm64, ``%r2`` on s390); it can read general-purpose registers,
+memory at a register plus an offset, memory at an offset in the same file
+(``@+OFFSET``) and immediates (``\\IMM``), but not floating-point or vector
+registers nor an index register, so such arguments are left out and named.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .args.decode import DecodedArgument
+from .args.location import Constant, Location, Register, Symbol, Unparsed
+from .model import Site
+
+_X86_64 = {
+    "rax": "ax",
+    "rbx": "bx",
+    "rcx": "cx",
+    "rdx": "dx",
+    "rsi": "si",
+    "rdi": "di",
+    "rbp": "bp",
+    "rsp": "sp",
+    "rip": "ip",
+} | {f"r{n}": f"r{n}" for n in range(8, 16)}
+_I386 = {f"e{k[1:]}": v for k, v in _X86_64.items() if not k[1:].isdigit()}
+_ARM = {f"r{n}": f"r{n}" for n in range(11)} | {
+    "r11": "fp",
+    "r12": "ip",
+    "r13": "sp",
+    "r14": "lr",
+    "r15": "pc",
+}
+_RISCV = {name: name for name in ("ra", "sp", "gp", "tp")} | {
+    f"{kind}{n}": f"{kind}{n}"
+    for kind, count in (("a", 8), ("s", 12), ("t", 7))
+    for n in range(count)
+}
+
+
+def _numbered(prefix: str, count: int) -> dict[str, str]:
+    return {f"{prefix}{n}": f"{prefix}{n}" for n in range(count)}
+
+
+KERNEL_REGISTERS: dict[str, dict[str, str]] = {
+    "x86_64": _X86_64,
+    "x32": _X86_64,
+    "i386": _I386,
+    "aarch64": _numbered("x", 31) | {"sp": "sp"},
+    "arm": _ARM,
+    "s390x": _numbered("r", 16),
+    "s390": _numbered("r", 16),
+    "ppc64": _numbered("r", 32),
+    "ppc": _numbered("r", 32),
+    "riscv64": _RISCV,
+    "riscv32": _RISCV,
+    "mips64": _numbered("r", 32),
+    "mips": _numbered("r", 32),
+    "loongarch64": _numbered("r", 32),
+    "loongarch32": _numbered("r", 32),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UprobeEvent:
+    """The ``uprobe_events`` line, and the arguments the kernel cannot express."""
+
+    line: str | None
+    unsupported: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+def event_name(text: str) -> str:
+    """A kernel event or group name: letters, digits and ``_``, not starting with a digit."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text) or "_"
+    return f"_{name}" if name[0].isdigit() else name
+
+
+# Relocation operators under which BASE + operator(symbol) is the symbol's own address.
+_STATIC_RELOCATIONS = {"GOTOFF", "lo", "lo12", "got_ofst"}
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def fetch_argument(decoded: DecodedArgument, machine: str, site: Site) -> str:
+    """The kernel fetch-argument for one decoded argument; raises _Unsupported."""
+    location = decoded.location
+    fetch = _fetch(location, machine, site)
+    if decoded.size not in (1, 2, 4, 8):
+        raise _Unsupported(f"size {decoded.size} has no kernel type")
+    bits = decoded.size * 8
+    if decoded.is_float:
+        return f"{fetch}:x{bits}"
+    if isinstance(location, Register) and location.bit_offset:
+        if decoded.size * 8 != location.width_bits:
+            raise _Unsupported("a partial register of another size")
+        return f"{fetch}:b{location.width_bits}@{location.bit_offset}/64"
+    return f"{fetch}:{'s' if decoded.signed else 'u'}{bits}"
+
+
+def _register(register: Register, machine: str) -> str:
+    if not register.is_integer:
+        kind = register.register_class
+        raise _Unsupported(f"{register.name}: the kernel cannot read {kind} registers")
+    name = KERNEL_REGISTERS.get(machine, {}).get(register.canonical)
+    if name is None:
+        raise _Unsupported(f"{register.name} has no kernel register name on {machine}")
+    return f"%{name}"
+
+
+def _same_file(address: int, site: Site) -> str:
+    """``@+OFFSET``: memory at a link-time address, as an offset in the probed file."""
+    if site.address is None or site.file_offset is None:
+        raise _Unsupported("the site has no file offset to anchor @+OFFSET")
+    offset = address - site.address + site.file_offset
+    if offset < 0:
+        raise _Unsupported(f"address {address:#x} lies before the start of the file")
+    return f"@+{offset:#x}"
+
+
+def _fetch(location: Location, machine: str, site: Site) -> str:
+    if isinstance(location, Unparsed):
+        raise _Unsupported(f"operand not understood: {location.reason}")
+    if isinstance(location, Constant):
+        if isinstance(location.value, float):
+            raise _Unsupported("the kernel has no float immediates")
+        return f"\\{location.value}"
+    if isinstance(location, Register):
+        return _register(location, machine)
+    if isinstance(location, Symbol):
+        if location.address is None:
+            raise _Unsupported(f"symbol {location.name} is not in the symbol table")
+        return _same_file(location.address, site)
+    if location.index is not None:
+        raise _Unsupported("the kernel cannot add an index register")
+    if location.symbol is not None:
+        if (
+            location.symbol.relocation in _STATIC_RELOCATIONS
+            and location.symbol.address is not None
+        ):
+            return _same_file(location.symbol.address + location.displacement, site)
+        raise _Unsupported(f"symbolic displacement {location.symbol.name} cannot be resolved")
+    if location.base is None:
+        return _same_file(location.displacement, site)
+    if location.base.canonical in ("rip", "eip"):
+        raise _Unsupported("the kernel's %ip is the probe address, not the next instruction's")
+    sign = "-" if location.displacement < 0 else "+"
+    return f"{sign}{abs(location.displacement)}({_register(location.base, machine)})"
+
+
+def uprobe_event(
+    site: Site,
+    decoded: Sequence[DecodedArgument],
+    machine: str,
+    path: str,
+    event: str | None = None,
+) -> UprobeEvent:
+    """The ``uprobe_events`` line for one site; ``event`` overrides the event name."""
+    if site.file_offset is None:
+        return UprobeEvent(None, reason="the site has no file offset")
+    if machine not in KERNEL_REGISTERS:
+        return UprobeEvent(None, reason=f"no kernel register names known for {machine}")
+    head = f"p:{event_name(site.provider)}/{event_name(event or site.name)} "
+    head += f"{path}:{site.file_offset:#x}"
+    if site.semaphore_file_offset is not None:
+        head += f"({site.semaphore_file_offset:#x})"
+    parts = [head]
+    unsupported: list[str] = []
+    for number, argument in enumerate(decoded, 1):
+        try:
+            parts.append(f"arg{number}={fetch_argument(argument, machine, site)}")
+        except _Unsupported as exc:
+            unsupported.append(f"arg{number}: {exc}")
+    return UprobeEvent(" ".join(parts), tuple(unsupported))
