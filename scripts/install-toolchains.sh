@@ -29,6 +29,8 @@ PKGS=(
     gcc-mips-linux-gnu           libc6-dev-mips-cross
     # running the fixtures
     qemu-user gdb-multiarch
+    # checking the generated CPython scripts (stap -p2, bpftrace -d)
+    systemtap bpftrace
 )
 
 # apt may be locked by another process (e.g. a concurrent 'apt-get update');

@@ -1,0 +1,446 @@
+"""The ``usdtscan check`` and ``usdtscan script`` sub-commands.
+
+``check`` is meant for CI: its exit status is the verdict.
+
+* 0 -- every expected marker (and every ``--require``\\d probe) is present
+  with the right arguments;
+* 1 -- at least one is missing or has the wrong arguments; each is named;
+* 2 -- an input could not be read, is not CPython (for ``--cpython``,
+  unless ``--python-version`` says it is), or needs a libpython that the
+  loader would not find; also usage errors.
+
+``script`` prints a tracing script for one binary; it exits 1 when the
+binary lacks the markers the script needs, 2 when it cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import cpython
+from .cpython import Interpreter, MarkerReport
+from .scan import scan_or_error
+
+EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
+
+
+def _version_argument(text: str) -> cpython.Version:
+    try:
+        return cpython.parse_version(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _require_argument(text: str) -> list[str]:
+    probes = [item.strip() for item in text.split(",") if item.strip()]
+    for probe in probes:
+        provider, colon, name = probe.partition(":")
+        if not colon or not provider or not name:
+            raise argparse.ArgumentTypeError(f"{probe!r} is not provider:name")
+    return probes
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--python-version",
+        type=_version_argument,
+        metavar="X.Y",
+        help="the CPython version, overriding what the file says",
+    )
+    parser.add_argument(
+        "--sysroot",
+        default="/",
+        metavar="DIR",
+        help="resolve libpython inside DIR, as on the system whose root DIR is",
+    )
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usdtscan check",
+        description="Check that binaries carry the static markers they should (for CI).",
+        epilog="Exit status: 0 all present and right, 1 missing or wrong (named), "
+        "2 unreadable input. With --cpython and no PATH, checks the running interpreter.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH")
+    parser.add_argument(
+        "--cpython",
+        action="store_true",
+        help="check the CPython markers that PATH's version should have, and their arguments",
+    )
+    parser.add_argument(
+        "--require",
+        action="append",
+        type=_require_argument,
+        default=[],
+        metavar="PROVIDER:NAME[,...]",
+        help="require these probes (any provider); repeatable",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON output")
+    _common(parser)
+    return parser
+
+
+def build_script_parser() -> argparse.ArgumentParser:
+    from .scripts import KINDS
+
+    parser = argparse.ArgumentParser(
+        prog="usdtscan script",
+        description="Print a tracing script for the probes of one binary.",
+        epilog="With no PATH, for the running interpreter. tapset, stap-*, dtrace-calltree "
+        "need CPython's function markers; bpftrace and uprobe-events work for any probe.",
+    )
+    parser.add_argument("kind", choices=KINDS, metavar="KIND", help=", ".join(KINDS))
+    parser.add_argument("path", nargs="?", metavar="PATH")
+    parser.add_argument(
+        "--start",
+        default="start",
+        metavar="FUNCTION",
+        help="dtrace-calltree: trace below this Python function (default: start)",
+    )
+    parser.add_argument(
+        "--alias",
+        default="python",
+        metavar="NAME",
+        help="tapset: name the aliases NAME.function.entry/.return (default: python)",
+    )
+    _common(parser)
+    return parser
+
+
+# -- check ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """The check of one PATH: the reports, or the error that prevented them."""
+
+    path: str
+    interpreter: Interpreter | None = None
+    reports: list[MarkerReport] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[MarkerReport]:
+        return [report for report in self.reports if report.failed]
+
+    @property
+    def status(self) -> int:
+        if self.error is not None:
+            return EXIT_TROUBLE
+        return EXIT_FAILED if self.failures else EXIT_OK
+
+
+def check_path(
+    path: str,
+    *,
+    check_cpython: bool,
+    required: Sequence[str],
+    python_version: cpython.Version | None,
+    sysroot: str,
+) -> CheckResult:
+    result = CheckResult(path)
+    if not check_cpython:
+        scanned = scan_or_error(path)
+        if scanned.error is not None and not scanned.sites:
+            result.error = scanned.error
+            return result
+        result.reports = cpython.require([(path, s) for s in scanned.sites], required)
+        return result
+    interpreter = cpython.open_interpreter(path, python_version=python_version, sysroot=sysroot)
+    result.interpreter = interpreter
+    if interpreter.error is not None:
+        result.error = interpreter.error
+        return result
+    detection = interpreter.detection
+    if not detection.is_cpython and python_version is None:
+        result.error = (
+            "not a CPython executable or library (no Py_Initialize, no libpython "
+            "needed); pass --python-version X.Y to check it anyway"
+        )
+        return result
+    if interpreter.version is None:
+        result.error = "cannot tell the CPython version; pass --python-version X.Y"
+        return result
+    if interpreter.version < cpython.OLDEST_WITH_MARKERS:
+        result.notes.append("CPython gained --with-dtrace in 3.6: no marker is expected")
+    if interpreter.version > cpython.NEWEST_KNOWN:
+        newest = cpython.NEWEST_KNOWN
+        result.notes.append(
+            f"newer than the catalogue ({newest[0]}.{newest[1]}): checked against its last row"
+        )
+    pointer_size = (interpreter.parts[0].scanned.bits or 64) // 8
+    sites = interpreter.sites()
+    result.reports = cpython.evaluate(sites, interpreter.version, pointer_size)
+    result.reports += cpython.require(sites, required)
+    return result
+
+
+def run_check(argv: Sequence[str]) -> int:
+    parser = build_check_parser()
+    try:
+        options = parser.parse_intermixed_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    required = [probe for group in options.require for probe in group]
+    if not options.cpython and not required:
+        parser.print_usage(sys.stderr)
+        print("usdtscan check: nothing to check: give --cpython or --require", file=sys.stderr)
+        return EXIT_TROUBLE
+    paths = list(options.paths)
+    if not paths:
+        if not options.cpython:
+            print("usdtscan check: --require needs a PATH", file=sys.stderr)
+            return EXIT_TROUBLE
+        paths = cpython.running_interpreter_files()[:1]
+    results = [
+        check_path(
+            path,
+            check_cpython=options.cpython,
+            required=required,
+            python_version=options.python_version,
+            sysroot=options.sysroot,
+        )
+        for path in paths
+    ]
+    for result in results:
+        if result.error is not None:
+            print(f"usdtscan: {result.path}: {result.error}", file=sys.stderr)
+    if options.json:
+        text = json.dumps(check_json(results), indent=2) + "\n"
+    else:
+        text = "\n".join(render_check(result) for result in results)
+    _write(text)
+    return max(result.status for result in results)
+
+
+def _hex(value: int | None) -> str:
+    return "-" if value is None else f"{value:#x}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def describe_interpreter(interpreter: Interpreter) -> list[str]:
+    detection = interpreter.detection
+    version = interpreter.version
+    shown = "?" if version is None else f"{version[0]}.{version[1]}"
+    if detection.full_version and interpreter.version_source != "--python-version":
+        shown = detection.full_version
+    kind = "debug build" if detection.debug_build else "build"
+    where = {
+        "static": f"static {kind}: markers in the executable",
+        "library": f"libpython{' (debug build)' if detection.debug_build else ''}: "
+        "markers in this library",
+        "shared": f"shared {kind}: markers in {interpreter.marker_file}",
+    }[interpreter.build]
+    part = interpreter.parts[0].scanned
+    arch = f"{part.machine} ELF{part.bits} {part.endian}-endian"
+    lines = [f"{interpreter.path}: CPython {shown}, {where}"]
+    lines.append(f"  version from: {interpreter.version_source}; {arch}")
+    if interpreter.library is not None and interpreter.library.path is not None:
+        lines.append(f"  {interpreter.library.name} found by {interpreter.library.how}")
+    lines += [f"  warning: {warning}" for warning in detection.warnings]
+    return lines
+
+
+def _site_line(check: cpython.SiteCheck, show_file: bool) -> str:
+    site = check.site
+    where = f" in {site.function_name}" if site.function_name else ""
+    if show_file:
+        where += f" ({os.path.basename(check.file)})"
+    verdict = "; ".join(check.problems) if check.problems else "ok"
+    if check.notes:
+        verdict += " (" + "; ".join(check.notes) + ")"
+    arguments = site.args_raw or "(no arguments)"
+    return f"      site {_hex(site.address)}{where}: {arguments}  {verdict}"
+
+
+def render_check(result: CheckResult) -> str:
+    lines: list[str] = []
+    interpreter = result.interpreter
+    if interpreter is not None and result.error is None:
+        lines += describe_interpreter(interpreter)
+    elif result.error is not None:
+        lines.append(f"{result.path}: cannot check: {result.error}")
+        return "\n".join(lines) + "\n"
+    else:
+        lines.append(f"{result.path}:")
+    lines += [f"  note: {note}" for note in result.notes]
+    show_file = interpreter is not None and len(interpreter.parts) > 1
+    width = max((len(r.probe_id) for r in result.reports), default=0)
+    for report in result.reports:
+        head = f"  {report.state:<18}  {report.probe_id:<{width}}"
+        if report.sites:
+            semaphores = ", ".join(_hex(s) for s in report.semaphores) or "none"
+            head += f"  {_plural(len(report.sites), 'site')}, semaphore {semaphores}"
+        elif report.spec is not None and not report.expected:
+            why = report.caveats[0] if report.caveats else ""
+            head += f"  not in {_version_text(interpreter)}" + (f": {why}" if why else "")
+        lines.append(head.rstrip())
+        lines += [_site_line(check, show_file) for check in report.sites]
+        if report.sites or report.expected:
+            lines += [f"      caveat: {caveat}" for caveat in report.caveats]
+        if report.state == cpython.UNEXPECTED:
+            lines.append("      present though not expected: is the version right?")
+    lines.append("  " + verdict(result))
+    return "\n".join(lines) + "\n"
+
+
+def _version_text(interpreter: Interpreter | None) -> str:
+    if interpreter is None or interpreter.version is None:
+        return "this version"
+    return f"{interpreter.version[0]}.{interpreter.version[1]}"
+
+
+def verdict(result: CheckResult) -> str:
+    failures = result.failures
+    if not failures:
+        expected = [r for r in result.reports if r.expected]
+        if result.interpreter is None:
+            return f"OK: {_plural(len(expected), 'required probe')} present"
+        version = _version_text(result.interpreter)
+        return (
+            f"OK: all {len(expected)} markers expected in {version} are present "
+            "with the right arguments"
+        )
+    missing = [r.probe_id for r in failures if r.state == cpython.MISSING]
+    wrong = [r.probe_id for r in failures if r.state != cpython.MISSING]
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if wrong:
+        parts.append("wrong arguments in " + ", ".join(wrong))
+    return "FAIL: " + "; ".join(parts)
+
+
+def check_json(results: Sequence[CheckResult]) -> dict[str, Any]:
+    return {
+        "ok": all(result.status == EXIT_OK for result in results),
+        "status": max((result.status for result in results), default=EXIT_OK),
+        "files": [_result_json(result) for result in results],
+    }
+
+
+def _result_json(result: CheckResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": result.path, "status": result.status, "error": result.error}
+    interpreter = result.interpreter
+    if interpreter is not None:
+        detection = interpreter.detection
+        version = interpreter.version
+        out["cpython"] = {
+            "version": None if version is None else f"{version[0]}.{version[1]}",
+            "full_version": detection.full_version,
+            "version_source": interpreter.version_source,
+            "build": interpreter.build,
+            "debug_build": detection.debug_build,
+            "marker_file": interpreter.marker_file,
+            "files": [{"path": part.path, "role": part.role} for part in interpreter.parts],
+            "library": None
+            if interpreter.library is None
+            else {
+                "name": interpreter.library.name,
+                "path": interpreter.library.path,
+                "found_by": interpreter.library.how,
+                "tried": interpreter.library.tried,
+            },
+            "evidence": detection.evidence,
+            "warnings": detection.warnings,
+        }
+    out["notes"] = result.notes
+    out["markers"] = [_report_json(report) for report in result.reports]
+    out["failed"] = [report.probe_id for report in result.failures]
+    return out
+
+
+def _report_json(report: MarkerReport) -> dict[str, Any]:
+    return {
+        "provider": report.provider,
+        "name": report.name,
+        "state": report.state,
+        "expected": report.expected,
+        "ok": not report.failed,
+        "signature": None
+        if report.spec is None
+        else [{"name": a.name, "type": a.c_type} for a in report.spec.args],
+        "semaphores": report.semaphores,
+        "sites": [
+            {
+                "file": check.file,
+                "address": check.site.address,
+                "file_offset": check.site.file_offset,
+                "function": check.site.function,
+                "semaphore": check.site.semaphore_address,
+                "semaphore_file_offset": check.site.semaphore_file_offset,
+                "args": check.site.args_raw,
+                "problems": check.problems,
+                "notes": check.notes,
+            }
+            for check in report.sites
+        ],
+        "problems": report.problems,
+        "caveats": report.caveats,
+    }
+
+
+# -- script -------------------------------------------------------------------------
+
+
+def run_script(argv: Sequence[str]) -> int:
+    from .errors import UsdtscanError
+    from .scripts import ScriptTarget, ScriptUnavailableError, generate
+
+    parser = build_script_parser()
+    try:
+        options = parser.parse_intermixed_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    path = options.path or cpython.running_interpreter_files()[0]
+    interpreter = cpython.open_interpreter(
+        path, python_version=options.python_version, sysroot=options.sysroot
+    )
+    if interpreter.error is not None:
+        print(f"usdtscan: {path}: {interpreter.error}", file=sys.stderr)
+        return EXIT_TROUBLE
+    is_cpython = interpreter.detection.is_cpython or options.python_version is not None
+    library = None
+    if interpreter.library is not None and interpreter.library.path is not None:
+        library = os.path.realpath(interpreter.library.path)
+    target = ScriptTarget(
+        executable=os.path.realpath(path),
+        library=library,
+        version=interpreter.version if is_cpython else None,
+        full_version=interpreter.detection.full_version if options.python_version is None else None,
+        machine=interpreter.parts[0].scanned.machine or "?",
+        sites=tuple((os.path.realpath(file), site) for file, site in interpreter.sites()),
+    )
+    try:
+        text = generate(options.kind, target, start_function=options.start, alias=options.alias)
+    except ScriptUnavailableError as exc:
+        print(f"usdtscan: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ValueError, UsdtscanError) as exc:
+        print(f"usdtscan: {exc}", file=sys.stderr)
+        return EXIT_TROUBLE
+    _write(text)
+    return EXIT_OK
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+SUBCOMMANDS = {"check": run_check, "script": run_script}
