@@ -10,11 +10,23 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
-from .model import Argument, NoteValues, OtherNote, Probe, ScannedFile, Site, group_sites
+from .model import (
+    Argument,
+    DofInfo,
+    NoteValues,
+    OtherNote,
+    Probe,
+    ScannedFile,
+    Site,
+    Slice,
+    Stability,
+    group_sites,
+)
 from .scan import probes, scan
 
 __all__ = [
     "Argument",
+    "DofInfo",
     "FileAccessError",
     "MalformedFileError",
     "NotObjectFileError",
@@ -23,6 +35,8 @@ __all__ = [
     "Probe",
     "ScannedFile",
     "Site",
+    "Slice",
+    "Stability",
     "UsdtscanError",
     "__version__",
     "group_sites",

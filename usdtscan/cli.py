@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="per-probe and per-site detail"
     )
+    parser.add_argument(
+        "-d",
+        "--disassemble",
+        action="store_true",
+        help="with the per-site detail, disassemble a few instructions around each site",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--json", action="store_const", const="json", dest="format", help="JSON (docs/json.rst)"
@@ -67,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-debuginfo",
         action="store_true",
         help="do not look for separate debug files; names come from the file alone",
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="ARCH",
+        help="only this slice of Mach-O files (x86_64, arm64, ...); others are all listed",
     )
     parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
     return parser
@@ -99,6 +110,11 @@ def _default_paths() -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in ("check", "script"):
+        from .commands import SUBCOMMANDS
+
+        return SUBCOMMANDS[arguments[0]](arguments[1:])
     parser = build_parser()
     try:
         options = parser.parse_args(argv)
@@ -115,12 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if listing_error:
             scanned = ScannedFile(path, error=listing_error)
         else:
-            scanned = scan_or_error(path, debug_dirs)
+            scanned = scan_or_error(path, debug_dirs, options.arch)
         if scanned.error is not None:
             print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE
         if keep.patterns:
             scanned = replace(scanned, sites=[site for site in scanned.sites if keep(site)])
+            scanned.slices = [
+                replace(piece, sites=[site for site in piece.sites if keep(site)])
+                for piece in scanned.slices
+            ]
         scanned_files.append(scanned)
 
     output_format = options.format or "text"
@@ -136,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .render import text as text_renderer
 
         shown = [f for f in scanned_files if f.format is not None]
-        text = text_renderer.render(shown, verbose=options.verbose)
+        text = text_renderer.render(shown, verbose=options.verbose, disassemble=options.disassemble)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -12,6 +12,7 @@ no loadable segment, an unrelocated object file), never zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,60 @@ class NoteValues:
     pc: int
     base: int
     semaphore: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stability:
+    """One DTrace stability attribute: name and data stability, dependency class."""
+
+    name: str
+    data: str
+    dependency_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class DofInfo:
+    """What a DOF probe record says about one site, beyond the common fields.
+
+    ``offset`` is the stored offset as the kernel reads it (signed on
+    Mach-O); ``section`` names the container section holding the DOF;
+    ``stability`` maps provider, module, function, name and args to the
+    provider's attributes.  ``instruction`` is the disassembly of the
+    patched site when capstone is installed, and ``verified`` says whether
+    the site's bytes are the pattern the linker writes (None: not checked).
+    """
+
+    offset: int
+    section: str
+    native_types: tuple[str, ...]
+    translated_types: tuple[str, ...]
+    argmap: tuple[int, ...]
+    stability: tuple[tuple[str, Stability], ...]
+    dof_function: str = ""
+    instruction: str | None = None
+    verified: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeWindow:
+    """Bytes of the file around a site, kept so that the instruction there can be
+    checked and disassembled after the file is closed.
+
+    ``data`` starts at link-time ``address``; the site is ``site_offset``
+    bytes into it.
+    """
+
+    address: int
+    data: bytes
+    site_offset: int
+
+
+class SymbolLookup(Protocol):
+    """Name-to-address and address-to-name lookups in a file's symbol table."""
+
+    def address_of(self, name: str) -> int | None: ...
+
+    def symbol_at(self, address: int) -> tuple[str, int] | None: ...
 
 
 class BaseAdjustment:
@@ -65,6 +120,9 @@ class Site:
     note_offset: int | None = None
     note_size: int | None = None
     warnings: tuple[str, ...] = ()
+    traced_pc: int | None = None
+    dof: DofInfo | None = None
+    code: CodeWindow | None = None
 
     @property
     def probe_id(self) -> str:
@@ -110,6 +168,30 @@ class OtherNote:
 
 
 @dataclass(slots=True)
+class Slice:
+    """One architecture of a Mach-O file (a thin file has exactly one).
+
+    ``offset`` and ``size`` locate the slice in the file; site file offsets
+    are file offsets, slice offset included.
+    """
+
+    arch: str
+    cputype: int
+    cpusubtype: int
+    offset: int
+    size: int
+    bits: int
+    endian: str
+    filetype: str | None = None
+    sites: list[Site] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def probes(self) -> list[Probe]:
+        return group_sites(self.sites)
+
+
+@dataclass(slots=True)
 class ScannedFile:
     """Everything found in one input file.
 
@@ -128,6 +210,8 @@ class ScannedFile:
     other_notes: list[OtherNote] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     function_source: str | None = None
+    slices: list[Slice] = field(default_factory=list)
+    symbols: SymbolLookup | None = None
 
     @property
     def probes(self) -> list[Probe]:

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from . import debuginfo
+from .args.context import attach_context
 from .elf import ELF_MAGIC, ElfFile, FunctionIndex
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
-from .model import ScannedFile, Site
 from .macho import is_macho, scan_macho
+from .model import ScannedFile, Site
 from .stapsdt import scan_elf
 from .sunw_dof import scan_sunw_dof
 
@@ -133,6 +134,7 @@ def scan(
             else:
                 scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs))
             scan_sunw_dof(elf, scanned)
+            attach_context(elf, scanned)
         finally:
             elf.release()
     return scanned

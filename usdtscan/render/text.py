@@ -23,6 +23,11 @@ def describe_file(scanned: ScannedFile) -> str:
     parts = [scanned.machine or "?"]
     if scanned.format == "elf":
         parts.append(f"ELF{scanned.bits} {scanned.endian}-endian {scanned.elf_type}")
+    elif scanned.format == "macho":
+        if len(scanned.slices) > 1:
+            parts.append(f"Mach-O fat, {_plural(len(scanned.slices), 'slice')}")
+        else:
+            parts.append(f"Mach-O {scanned.bits}-bit {scanned.endian}-endian")
     probes = len(group_sites(scanned.sites))
     parts.append(f"{_plural(probes, 'probe')}, {_plural(len(scanned.sites), 'site')}")
     return f"{scanned.path}: " + ", ".join(parts)
@@ -42,7 +47,7 @@ def _site_row(site: Site, module: str) -> list[str]:
         site.provider,
         module,
         site.function_name or "-",
-        site.name,
+        f"{site.name} (is-enabled)" if site.kind == "dof-is-enabled" else site.name,
         _hex(site.address),
         _hex(site.file_offset),
         _hex(site.semaphore_address),
@@ -76,6 +81,8 @@ def _site_detail(number: int, site: Site) -> list[str]:
             f"      semaphore: {site.semaphore_address:#x},"
             f" file offset {_hex(site.semaphore_file_offset)}"
         )
+    if site.dof is not None:
+        lines.extend(_dof_detail(site))
     if not site.args:
         lines.append("      no arguments")
     lines.extend(_argument_detail(i, a) for i, a in enumerate(site.args, 1))
@@ -83,17 +90,45 @@ def _site_detail(number: int, site: Site) -> list[str]:
     return lines
 
 
-def render_file(scanned: ScannedFile, verbose: bool = False) -> str:
+def _dof_detail(site: Site) -> list[str]:
+    info = site.dof
+    assert info is not None
+    check = {True: "verified", False: "NOT the patched pattern", None: "not checked"}
+    lines = [
+        f"      dof: {site.kind}, stored offset {info.offset:#x}, traced pc"
+        f" {_hex(site.traced_pc)}, in {info.section} (record at file offset"
+        f" {_hex(site.note_offset)})",
+        f"      instruction: {info.instruction or '-'} ({check[info.verified]})",
+    ]
+    if info.translated_types != info.native_types or info.argmap != tuple(range(len(info.argmap))):
+        lines.append(
+            f"      translated: {', '.join(info.translated_types) or '-'}"
+            f" (argmap {list(info.argmap)})"
+        )
+    stability = ", ".join(
+        f"{key} {a.name}/{a.data}/{a.dependency_class}" for key, a in info.stability
+    )
+    lines.append(f"      stability: {stability}")
+    return lines
+
+
+def render_file(scanned: ScannedFile, verbose: bool = False, disassemble: bool = False) -> str:
     lines = [describe_file(scanned)]
     if scanned.error is not None:
         lines.append(f"  error: {scanned.error}")
     lines.extend(f"  warning: {w}" for w in scanned.warnings)
     module = os.path.basename(scanned.path)
     probes = group_sites(scanned.sites)
+    arch_of: dict[int, str] = {}
+    if len(scanned.slices) > 1:
+        arch_of = {id(site): piece.arch for piece in scanned.slices for site in piece.sites}
     if probes:
         rows = [list(_COLUMNS)]
         for probe in probes:
-            rows.extend(_site_row(site, module) for site in probe.sites)
+            rows.extend(
+                _site_row(site, f"{module}[{arch_of[id(site)]}]" if arch_of else module)
+                for site in probe.sites
+            )
         lines.extend("  " + line for line in _table(rows))
     if verbose:
         for probe in probes:
@@ -102,8 +137,15 @@ def render_file(scanned: ScannedFile, verbose: bool = False) -> str:
             lines.append(f"  {probe.probe_id} ({sites}, args: {probe.sites[0].args_raw or '-'})")
             for number, site in enumerate(probe.sites, 1):
                 lines.extend(_site_detail(number, site))
+                lines.extend(_decoded_detail(site, scanned, disassemble))
     return "\n".join(lines) + "\n"
 
 
-def render(files: Iterable[ScannedFile], verbose: bool = False) -> str:
-    return "\n".join(render_file(scanned, verbose) for scanned in files)
+def _decoded_detail(site: Site, scanned: ScannedFile, disassemble: bool) -> list[str]:
+    from ..args.describe import site_lines
+
+    return site_lines(site, scanned, disassemble)
+
+
+def render(files: Iterable[ScannedFile], verbose: bool = False, disassemble: bool = False) -> str:
+    return "\n".join(render_file(scanned, verbose or disassemble, disassemble) for scanned in files)
