@@ -10,6 +10,7 @@ release does not know, is checked against its one ``nop`` encoding.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,9 @@ def _targets(machine: str, endian: str) -> list[tuple[str, int, int]]:
     return table.get(machine, [])
 
 
+@functools.cache
 def _decoder(arch: int, mode: int) -> Any:
+    """One capstone handle per (arch, mode): making one costs more than a disassembly."""
     import capstone as cs
 
     decoder = cs.Cs(arch, mode)

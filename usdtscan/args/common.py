@@ -166,11 +166,14 @@ def parse_displacement(text: str) -> Displacement | Unparsed:
     return Displacement(value, symbol, relocation)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def clean(operand: str) -> str | Unparsed:
     """The operand with outer blanks removed, or Unparsed if it holds control characters."""
     text = operand.strip()
     if not text:
         return Unparsed(operand, "empty operand")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
         return Unparsed(operand, "operand holds control characters")
     return text

@@ -10,6 +10,7 @@ is decoded and flagged.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -100,15 +101,19 @@ def register_bits(machine: str | int, bits: int) -> int:
     return bits
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_operand(operand: str, machine: str | int, bits: int) -> Location:
-    """One operand string to a location; never raises."""
+    """One operand string to a location; never raises.
+
+    Cached: locations are immutable, and a large file repeats a few hundred
+    operand spellings across thousands of sites."""
     module = grammar(machine)
     if module is None:
         return Unparsed(operand, f"no operand grammar for architecture {machine}")
     try:
         location: Location = module.parse(operand, register_bits(machine, bits))
-    except (ValueError, OverflowError, IndexError) as exc:  # a grammar bug must not stop a scan
-        return Unparsed(operand, f"operand grammar failed: {exc}")
+    except Exception as exc:  # a grammar bug must not stop a scan, nor print a traceback
+        return Unparsed(operand, f"operand grammar failed: {type(exc).__name__}: {exc}")
     return location
 
 
