@@ -4,25 +4,34 @@
 # As root it first installs what the tests need from Debian (binutils for the
 # readelf oracle, the cross toolchains, qemu-user and gdb-multiarch) and
 # fetches the real-binary corpus from ../shared/corpus into
-# ${USDTSCAN_CORPUS:-~/.cache/usdtscan-corpus} (idempotent, cached).  Then it
+# ${USDTSCAN_CORPUS:-~/.cache/usdtscan-corpus} and the macOS binaries from
+# ../shared/macho into ${USDTSCAN_MACHO:-~/.cache/usdtscan-macho}
+# (both idempotent and cached).  Then it
 # makes a virtualenv in .venv with the test, lint and docs extras and runs
 # pytest; arguments are passed to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=${USDTSCAN_CORPUS:-$HOME/.cache/usdtscan-corpus}
+macho=${USDTSCAN_MACHO:-$HOME/.cache/usdtscan-macho}
+log=${TMPDIR:-/tmp}
 if [ "$(id -u)" = 0 ]; then
     bash scripts/install-toolchains.sh
     if [ -f ../shared/corpus/fetch ]; then
-        bash ../shared/corpus/fetch "$corpus" > "${TMPDIR:-/tmp}/usdtscan-corpus-fetch.log" 2>&1 \
-            || echo "test.sh: corpus fetch reported errors (see ${TMPDIR:-/tmp}/usdtscan-corpus-fetch.log)"
-        tail -1 "${TMPDIR:-/tmp}/usdtscan-corpus-fetch.log" || true
+        bash ../shared/corpus/fetch "$corpus" > "$log/usdtscan-corpus-fetch.log" 2>&1 \
+            || echo "test.sh: corpus fetch reported errors (see $log/usdtscan-corpus-fetch.log)"
+        tail -1 "$log/usdtscan-corpus-fetch.log" || true
     fi
 else
     echo "test.sh: not root, so no apt installs and no corpus fetch; those tiers may skip"
 fi
+# The real macOS binaries with DOF (npm and PyPI downloads; no root needed).
+if [ -f ../shared/macho/fetch ]; then
+    bash ../shared/macho/fetch "$macho" > "$log/usdtscan-macho-fetch.log" 2>&1 \
+        || echo "test.sh: Mach-O fetch reported errors (see $log/usdtscan-macho-fetch.log)"
+fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint,docs]'
-export USDTSCAN_CORPUS="$corpus"
+export USDTSCAN_CORPUS="$corpus" USDTSCAN_MACHO="$macho"
 exec .venv/bin/python -m pytest "$@"
