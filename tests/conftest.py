@@ -21,7 +21,8 @@ CORPUS = Path(os.environ.get("USDTSCAN_CORPUS", Path.home() / ".cache" / "usdtsc
 
 def fixture_binaries() -> list[Path]:
     """Every compiled fixture that has a readelf oracle beside it."""
-    return sorted(p.with_name(p.name[: -len(".readelf-n.txt")]) for p in FIXTURE_BIN.rglob("*.readelf-n.txt"))
+    oracles = FIXTURE_BIN.rglob("*.readelf-n.txt")
+    return sorted(p.with_name(p.name[: -len(".readelf-n.txt")]) for p in oracles)
 
 
 def corpus_binaries() -> list[Path]:

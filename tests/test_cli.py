@@ -44,7 +44,9 @@ def test_table_lists_every_site() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     header = result.stdout.splitlines()[1].split()
-    assert header == ["PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS"]
+    assert header == [
+        "PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS",
+    ]
     rows = result.stdout.splitlines()[2:]
     assert len(rows) == len(probes(SAMPLE))
     first = probes(SAMPLE)[0]
@@ -118,13 +120,17 @@ def test_default_is_the_running_interpreter() -> None:
 def test_recursive_walk_finds_fixtures_once(tmp_path: Path) -> None:
     target = tmp_path / "tree"
     target.mkdir()
-    (target / "a").symlink_to(SAMPLE)
-    (target / "b").hardlink_to(target / "a") if False else None
-    (target / "loop").symlink_to(target)
+    (target / "a").write_bytes(SAMPLE.read_bytes())
+    (target / "b").hardlink_to(target / "a")  # same inode: read once
+    (target / "c").symlink_to(target / "a")  # same inode again
+    (target / "loop").symlink_to(target)  # a directory symlink is not descended
     (target / "text").write_text("not an object")
-    result = run("--json", "-r", str(target))
+    os.mkfifo(target / "fifo")  # special files are skipped, never opened
+    result = run("--json", "-r", str(target), timeout=20)
     assert result.returncode == 0, result.stderr
-    assert [f["path"] for f in json.loads(result.stdout)["files"]] == [str(target / "a")]
+    files = json.loads(result.stdout)["files"]
+    assert [f["path"] for f in files] == [str(target / "a")]
+    assert len(files[0]["probes"]) == len(probes(SAMPLE))
 
 
 # -- bad input ----------------------------------------------------------------
@@ -188,7 +194,7 @@ def test_truncated_section_table(tmp_path: Path) -> None:
 
 def test_note_running_past_its_section_keeps_earlier_sites(tmp_path: Path) -> None:
     data = bytearray(SAMPLE.read_bytes())
-    offset, size = note_section_offset(SAMPLE)
+    offset, _size = note_section_offset(SAMPLE)
     good = probes(SAMPLE)
     # Walk to the third note and give it a descriptor size that overflows.
     position = offset
