@@ -19,7 +19,7 @@ import pytest
 from usdtscan import cpython
 from usdtscan.cli import main
 from usdtscan.commands import check_path
-from usdtscan.model import Argument
+from usdtscan.model import Argument, Site
 from usdtscan.scripts import kernel_fetcharg
 
 from .conftest import CORPUS, REPO, corpus_file
@@ -399,8 +399,19 @@ def test_other_architectures_say_what_they_cannot_express(
     path = corpus_file("arm64/python3.11-minimal/usr/bin/python3.11")
     status, out, _ = _run(["script", "uprobe-events", str(path)], capsys)
     assert status == 0
-    assert "# p:python/gc__done: cannot express collected (-8@x28): operands of aarch64" in out
-    assert any(line.startswith("p:python/gc__done ") for line in out.splitlines())
+    lines = out.splitlines()
+    (done,) = [line for line in lines if line.startswith("p:python/gc__done ")]
+    assert done.endswith(" collected=%x28:s64")
+    (start,) = [line for line in lines if line.startswith("p:python/gc__start ")]
+    assert start.endswith(" generation=+152(%sp):s32")
+    # Stripped glibc: a rip-relative operand naming a symbol that is not there.
+    libc = corpus_file("amd64/libc6/usr/lib/x86_64-linux-gnu/libc.so.6")
+    status, out, _ = _run(["script", "uprobe-events", str(libc)], capsys)
+    assert status == 0
+    assert (
+        "# p:libc/memory_mallopt_arena_max: cannot express arg2 (8@32+mp_(%rip)): "
+        "symbol mp_ is not in the symbol table"
+    ) in out.splitlines()
 
 
 @pytest.mark.corpus
@@ -436,7 +447,8 @@ def test_any_provider_gets_bpftrace_and_uprobe_events(capsys: pytest.CaptureFixt
 def test_x86_fetchargs(raw: str, kind: str | None, expected: str | None) -> None:
     size, operand = raw.split("@", 1)
     argument = Argument(raw, abs(int(size)), size.startswith("-"), False, operand)
-    fetch = kernel_fetcharg("x86_64", argument, kind)
+    site = Site("p", "n", raw, (argument,), 0x1000, 0x1000, None, None, None)
+    fetch = kernel_fetcharg("x86_64", 64, argument, kind, site)
     assert fetch.text == expected
     assert (fetch.reason is None) == (expected is not None)
 

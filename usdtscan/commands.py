@@ -420,6 +420,7 @@ def run_script(argv: Sequence[str]) -> int:
         version=interpreter.version if is_cpython else None,
         full_version=interpreter.detection.full_version if options.python_version is None else None,
         machine=interpreter.parts[0].scanned.machine or "?",
+        bits=interpreter.parts[0].scanned.bits or 64,
         sites=tuple((os.path.realpath(file), site) for file, site in interpreter.sites()),
     )
     try:

@@ -17,9 +17,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .args.decode import decode_argument
+from .args.location import Constant
 from .cpython import MARKERS_BY_NAME, PROVIDER, MarkerSpec, Version
 from .errors import UsdtscanError
 from .model import Argument, Site, group_sites
+from .uprobe import UnsupportedFetch, fetch_argument, fetch_location
 
 KINDS = ("tapset", "stap-calltree", "stap-top", "dtrace-calltree", "bpftrace", "uprobe-events")
 CPYTHON_ONLY = ("tapset", "stap-calltree", "stap-top", "dtrace-calltree")
@@ -45,6 +48,7 @@ class ScriptTarget:
     full_version: str | None
     machine: str
     sites: tuple[tuple[str, Site], ...]
+    bits: int = 64
 
     @property
     def marker_file(self) -> str:
@@ -350,29 +354,6 @@ def _probes_by_file(target: ScriptTarget) -> list[tuple[str, str, str, list[Site
 
 # -- uprobe_events ----------------------------------------------------------------
 
-_X86_REGISTERS: dict[str, tuple[str, int]] = {}
-for _full, _short in (("ax", "a"), ("bx", "b"), ("cx", "c"), ("dx", "d")):
-    _X86_REGISTERS.update({f"r{_full}": (_full, 64), f"e{_full}": (_full, 32), _full: (_full, 16)})
-    _X86_REGISTERS[f"{_short}l"] = (_full, 8)
-for _name in ("si", "di", "bp", "sp"):
-    _X86_REGISTERS.update({f"r{_name}": (_name, 64), f"e{_name}": (_name, 32), _name: (_name, 16)})
-    _X86_REGISTERS[f"{_name}l"] = (_name, 8)
-for _number in range(8, 16):
-    _X86_REGISTERS.update(
-        {
-            f"r{_number}": (f"r{_number}", 64),
-            f"r{_number}d": (f"r{_number}", 32),
-            f"r{_number}w": (f"r{_number}", 16),
-            f"r{_number}b": (f"r{_number}", 8),
-        }
-    )
-_X86_REGISTERS["rip"] = ("ip", 64)
-_X86_REGISTERS["eip"] = ("ip", 32)
-_X86_MACHINES = ("x86_64", "i386", "x32")
-_MEMORY = re.compile(r"(-?(?:0x[0-9a-fA-F]+|\d+))?\(%([a-z0-9]+)\)")
-_IMMEDIATE = re.compile(r"\$(0x[0-9a-fA-F]+|\d+)")
-
-
 @dataclass(frozen=True, slots=True)
 class FetchArg:
     """A kernel fetch-arg for one probe argument, or the reason there is none."""
@@ -381,52 +362,27 @@ class FetchArg:
     reason: str | None = None
 
 
-def _x86_location(operand: str) -> FetchArg:
-    """The kernel spelling of a register, ``disp(%reg)`` or ``$imm`` operand."""
-    if operand.startswith("%"):
-        register = _X86_REGISTERS.get(operand[1:])
-        if register is None:
-            return FetchArg(None, f"register {operand} has no kernel fetch-arg name")
-        return FetchArg(f"%{register[0]}")
-    immediate = _IMMEDIATE.fullmatch(operand)
-    if immediate is not None:
-        return FetchArg(f"\\{int(immediate.group(1), 0)}")
-    memory = _MEMORY.fullmatch(operand)
-    if memory is not None:
-        register = _X86_REGISTERS.get(memory.group(2))
-        if register is None:
-            return FetchArg(None, f"base register %{memory.group(2)} has no fetch-arg name")
-        displacement = int(memory.group(1) or "0", 0)
-        sign = "-" if displacement < 0 else "+"
-        return FetchArg(f"{sign}{abs(displacement)}(%{register[0]})")
-    return FetchArg(None, f"operand {operand!r} (indexed or symbolic) is not supported yet")
-
-
-def kernel_fetcharg(machine: str, argument: Argument, kind: str | None) -> FetchArg:
+def kernel_fetcharg(
+    machine: str, bits: int, argument: Argument, kind: str | None, site: Site
+) -> FetchArg:
     """How ``uprobe_events`` reads this argument; ``kind`` is the catalogue's, if known.
 
-    Only x86 operands are translated here; the full per-architecture decoder
-    (:mod:`usdtscan.args`) will replace :func:`_x86_location` behind this
-    same interface.
+    The location comes from the general decoder (:mod:`usdtscan.uprobe`);
+    the catalogue only changes the type: a C string is dereferenced as
+    ``:string``, a ``PyObject *`` is shown in hex.
     """
-    if machine not in _X86_MACHINES:
-        return FetchArg(None, f"operands of {machine} are not translated yet")
-    location = _x86_location(argument.operand)
-    if location.text is None:
-        return location
-    if kind == "string":
-        if location.text.startswith("\\"):
-            return FetchArg(None, "a constant string address cannot be fetched")
-        return FetchArg(f"+0({location.text}):string")
-    if argument.is_float:
-        return FetchArg(None, "floating-point arguments have no fetch-arg type")
-    size = argument.size or (8 if machine == "x86_64" else 4)
-    if size not in (1, 2, 4, 8):
-        return FetchArg(None, f"size {size} has no fetch-arg type")
+    decoded = decode_argument(argument, machine, bits)
+    try:
+        if kind == "string":
+            if isinstance(decoded.location, Constant):
+                return FetchArg(None, "a constant string address cannot be fetched")
+            return FetchArg(f"+0({fetch_location(decoded, machine, site)}):string")
+        text = fetch_argument(decoded, machine, site)
+    except UnsupportedFetch as exc:
+        return FetchArg(None, str(exc))
     if kind == "object":
-        return FetchArg(f"{location.text}:x{size * 8}")
-    letter = "s" if argument.signed else "u"
-    return FetchArg(f"{location.text}:{letter}{size * 8}")
+        text = f"{text.rsplit(':', 1)[0]}:x{decoded.size * 8}"
+    return FetchArg(text)
 
 
 def _identifier(text: str) -> str:
@@ -454,7 +410,7 @@ def uprobe_lines(target: ScriptTarget) -> list[str]:
             for index, argument in enumerate(site.args):
                 arg_name = spec.args[index].name if spec and names_ok else f"arg{index + 1}"
                 kind = spec.args[index].kind if spec and names_ok else None
-                fetch = kernel_fetcharg(target.machine, argument, kind)
+                fetch = kernel_fetcharg(target.machine, target.bits, argument, kind, site)
                 if fetch.text is None:
                     notes.append(f"{arg_name} ({argument.raw}): {fetch.reason}")
                 else:

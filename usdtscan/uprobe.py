@@ -89,22 +89,27 @@ def event_name(text: str) -> str:
 _STATIC_RELOCATIONS = {"GOTOFF", "lo", "lo12", "got_ofst"}
 
 
-class _Unsupported(Exception):
-    pass
+class UnsupportedFetch(Exception):
+    """The kernel's fetch-argument syntax cannot express this argument; ``str()`` says why."""
+
+
+def fetch_location(decoded: DecodedArgument, machine: str, site: Site) -> str:
+    """Where the argument is, in fetch-argument syntax, without its type suffix."""
+    return _fetch(decoded.location, machine, site)
 
 
 def fetch_argument(decoded: DecodedArgument, machine: str, site: Site) -> str:
-    """The kernel fetch-argument for one decoded argument; raises _Unsupported."""
+    """The kernel fetch-argument for one decoded argument; raises UnsupportedFetch."""
     location = decoded.location
     fetch = _fetch(location, machine, site)
     if decoded.size not in (1, 2, 4, 8):
-        raise _Unsupported(f"size {decoded.size} has no kernel type")
+        raise UnsupportedFetch(f"size {decoded.size} has no kernel type")
     bits = decoded.size * 8
     if decoded.is_float:
         return f"{fetch}:x{bits}"
     if isinstance(location, Register) and location.bit_offset:
         if decoded.size * 8 != location.width_bits:
-            raise _Unsupported("a partial register of another size")
+            raise UnsupportedFetch("a partial register of another size")
         return f"{fetch}:b{location.width_bits}@{location.bit_offset}/64"
     return f"{fetch}:{'s' if decoded.signed else 'u'}{bits}"
 
@@ -112,49 +117,49 @@ def fetch_argument(decoded: DecodedArgument, machine: str, site: Site) -> str:
 def _register(register: Register, machine: str) -> str:
     if not register.is_integer:
         kind = register.register_class
-        raise _Unsupported(f"{register.name}: the kernel cannot read {kind} registers")
+        raise UnsupportedFetch(f"{register.name}: the kernel cannot read {kind} registers")
     name = KERNEL_REGISTERS.get(machine, {}).get(register.canonical)
     if name is None:
-        raise _Unsupported(f"{register.name} has no kernel register name on {machine}")
+        raise UnsupportedFetch(f"{register.name} has no kernel register name on {machine}")
     return f"%{name}"
 
 
 def _same_file(address: int, site: Site) -> str:
     """``@+OFFSET``: memory at a link-time address, as an offset in the probed file."""
     if site.address is None or site.file_offset is None:
-        raise _Unsupported("the site has no file offset to anchor @+OFFSET")
+        raise UnsupportedFetch("the site has no file offset to anchor @+OFFSET")
     offset = address - site.address + site.file_offset
     if offset < 0:
-        raise _Unsupported(f"address {address:#x} lies before the start of the file")
+        raise UnsupportedFetch(f"address {address:#x} lies before the start of the file")
     return f"@+{offset:#x}"
 
 
 def _fetch(location: Location, machine: str, site: Site) -> str:
     if isinstance(location, Unparsed):
-        raise _Unsupported(f"operand not understood: {location.reason}")
+        raise UnsupportedFetch(f"operand not understood: {location.reason}")
     if isinstance(location, Constant):
         if isinstance(location.value, float):
-            raise _Unsupported("the kernel has no float immediates")
+            raise UnsupportedFetch("the kernel has no float immediates")
         return f"\\{location.value}"
     if isinstance(location, Register):
         return _register(location, machine)
     if isinstance(location, Symbol):
         if location.address is None:
-            raise _Unsupported(f"symbol {location.name} is not in the symbol table")
+            raise UnsupportedFetch(f"symbol {location.name} is not in the symbol table")
         return _same_file(location.address, site)
     if location.index is not None:
-        raise _Unsupported("the kernel cannot add an index register")
+        raise UnsupportedFetch("the kernel cannot add an index register")
     if location.symbol is not None:
         if (
             location.symbol.relocation in _STATIC_RELOCATIONS
             and location.symbol.address is not None
         ):
             return _same_file(location.symbol.address + location.displacement, site)
-        raise _Unsupported(f"symbolic displacement {location.symbol.name} cannot be resolved")
+        raise UnsupportedFetch(f"symbolic displacement {location.symbol.name} cannot be resolved")
     if location.base is None:
         return _same_file(location.displacement, site)
     if location.base.canonical in ("rip", "eip"):
-        raise _Unsupported("the kernel's %ip is the probe address, not the next instruction's")
+        raise UnsupportedFetch("the kernel's %ip is the probe address, not the next instruction's")
     sign = "-" if location.displacement < 0 else "+"
     return f"{sign}{abs(location.displacement)}({_register(location.base, machine)})"
 
@@ -180,6 +185,6 @@ def uprobe_event(
     for number, argument in enumerate(decoded, 1):
         try:
             parts.append(f"arg{number}={fetch_argument(argument, machine, site)}")
-        except _Unsupported as exc:
+        except UnsupportedFetch as exc:
             unsupported.append(f"arg{number}: {exc}")
     return UprobeEvent(" ".join(parts), tuple(unsupported))
