@@ -382,3 +382,44 @@ def test_register_tables_match_capstone() -> None:
         }
         assert missing == {}, machine
         assert sum(1 for s in table.values() if s.capstone) > 30
+
+
+def test_register_pair_on_a_32_bit_target_is_unreadable() -> None:
+    # Live proof (tests/test_live.py): on armhf -O2, fx:three's -8@r2 holds
+    # 0x1122334455667788 in r2:r3 and GDB's $_probe_arg2 reads 0x55667788.
+    # The verdict used to be ok with the caveat "reads all of r2", which is false.
+    pair = "8-byte value in a register pair, of which the operand names only {}: "
+    pair += "the tool reads {} alone, one half of the value"
+    arm = _verdict("-8@r2", "arm", 32)
+    assert arm["gdb"] == (False, pair.format("r2", "r2"))
+    i386 = _verdict("-8@%eax", "i386", 32)
+    assert i386["gdb"] == (False, pair.format("eax", "eax"))
+    assert i386["bcc"] == (False, pair.format("eax", "eax"))
+    # A whole 64-bit register does hold the value: x86-64 keeps the old caveat.
+    x86_64 = _verdict("-8@%eax", "x86_64", 64)
+    assert x86_64["gdb"] == (True, "reads all of rax, beyond the eax the operand names")
+    assert _verdict("-4@%eax", "i386", 32)["gdb"] == (True, None)
+
+
+def test_uprobe_line_leaves_out_a_register_pair() -> None:
+    """i386 -O2 passes an int64 in edx:eax but the note names eax alone."""
+    from usdtscan.args.analysis import analyze_site
+    from usdtscan.scan import scan
+    from usdtscan.uprobe import uprobe_event
+
+    from .conftest import FIXTURE_BIN
+
+    scanned = scan(FIXTURE_BIN / "i386" / "probes-O2")
+    (site,) = [s for s in scanned.sites if s.name == "loop"]
+    assert site.args_raw.split()[2] == "-8@%eax"
+    analysis = analyze_site(site, scanned)
+    assert analysis is not None
+    event = uprobe_event(site, analysis.arguments, "i386", "/x", bits=32)
+    assert event.line is not None and "arg3" not in event.line
+    assert event.unsupported == (
+        "arg3: 8-byte value in a register pair, of which the operand names only eax: "
+        "the tool reads eax alone, one half of the value",
+    )
+    # The same spelling on x86-64 names the low half of rax, which the kernel reads.
+    wide = uprobe_event(site, analysis.arguments, "i386", "/x", bits=64)
+    assert wide.unsupported == ()

@@ -354,6 +354,7 @@ def _probes_by_file(target: ScriptTarget) -> list[tuple[str, str, str, list[Site
 
 # -- uprobe_events ----------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class FetchArg:
     """A kernel fetch-arg for one probe argument, or the reason there is none."""
@@ -377,7 +378,7 @@ def kernel_fetcharg(
             if isinstance(decoded.location, Constant):
                 return FetchArg(None, "a constant string address cannot be fetched")
             return FetchArg(f"+0({fetch_location(decoded, machine, site)}):string")
-        text = fetch_argument(decoded, machine, site)
+        text = fetch_argument(decoded, machine, site, bits)
     except UnsupportedFetch as exc:
         return FetchArg(None, str(exc))
     if kind == "object":

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .args.consumers import register_pair
 from .args.decode import DecodedArgument
 from .args.location import Constant, Location, Register, Symbol, Unparsed
 from .model import Site
@@ -98,10 +99,13 @@ def fetch_location(decoded: DecodedArgument, machine: str, site: Site) -> str:
     return _fetch(decoded.location, machine, site)
 
 
-def fetch_argument(decoded: DecodedArgument, machine: str, site: Site) -> str:
+def fetch_argument(decoded: DecodedArgument, machine: str, site: Site, bits: int = 64) -> str:
     """The kernel fetch-argument for one decoded argument; raises UnsupportedFetch."""
     location = decoded.location
     fetch = _fetch(location, machine, site)
+    pair = register_pair(decoded, machine, bits)
+    if pair is not None:
+        raise UnsupportedFetch(pair)
     if decoded.size not in (1, 2, 4, 8):
         raise UnsupportedFetch(f"size {decoded.size} has no kernel type")
     bits = decoded.size * 8
@@ -170,6 +174,7 @@ def uprobe_event(
     machine: str,
     path: str,
     event: str | None = None,
+    bits: int = 64,
 ) -> UprobeEvent:
     """The ``uprobe_events`` line for one site; ``event`` overrides the event name."""
     if site.file_offset is None:
@@ -184,7 +189,7 @@ def uprobe_event(
     unsupported: list[str] = []
     for number, argument in enumerate(decoded, 1):
         try:
-            parts.append(f"arg{number}={fetch_argument(argument, machine, site)}")
+            parts.append(f"arg{number}={fetch_argument(argument, machine, site, bits)}")
         except UnsupportedFetch as exc:
             unsupported.append(f"arg{number}: {exc}")
     return UprobeEvent(" ".join(parts), tuple(unsupported))

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .decode import DecodedArgument
+from .decode import DecodedArgument, Flag, register_bits
 from .location import Constant, Memory, Register, Symbol, Unparsed
 
 CONSUMERS = ("libbpf", "bcc", "gdb")
@@ -236,14 +236,39 @@ def gdb(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
     return Verdict(True, caveat)
 
 
+def register_pair(decoded: DecodedArgument, machine: str, bits: int) -> str | None:
+    """Why an argument wider than a whole register of the target is unreadable, or None.
+
+    On a 32-bit target an 8-byte value lives in two registers and the
+    operand names one (``-8@%eax``, ``-8@r2``, ``8@$6``).  Every tool reads
+    that register alone and so gets one half of the value (the live tests
+    show the low half on i386 and ARM, the high half on big-endian MIPS).
+    """
+    location = decoded.location
+    if (
+        isinstance(location, Register)
+        and Flag.WIDER_THAN_REGISTER in decoded.flags
+        and location.width_bits >= register_bits(machine, bits)
+    ):
+        return (
+            f"{decoded.size}-byte value in a register pair, of which the operand names only "
+            f"{location.name}: the tool reads {location.name} alone, one half of the value"
+        )
+    return None
+
+
 def verdicts(
     decoded: DecodedArgument, machine: str, bits: int, elf_type: str | None = None
 ) -> dict[str, Verdict]:
-    return {
+    result = {
         "libbpf": libbpf(decoded, machine, bits),
         "bcc": bcc(decoded, machine, bits, elf_type),
         "gdb": gdb(decoded, machine, bits),
     }
+    pair = register_pair(decoded, machine, bits)
+    if pair is not None:
+        result = {k: Verdict(False, pair) if v.ok else v for k, v in result.items()}
+    return result
 
 
 def probe_verdicts(

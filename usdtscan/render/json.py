@@ -167,7 +167,9 @@ def _site_extras(scanned: ScannedFile) -> list[dict[str, Any]]:
             extras.append({"site_check": None, "uprobe": None})
             continue
         machine = scanned.machine or ""
-        event = uprobe_event(site, analysis.arguments, machine, path, events[id(site)])
+        event = uprobe_event(
+            site, analysis.arguments, machine, path, events[id(site)], scanned.bits or 64
+        )
         extras.append(
             {
                 "arguments": _arguments_json(analysis),
