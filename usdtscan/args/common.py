@@ -9,9 +9,10 @@ lives in data that a test can hold against capstone's register set.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .location import Register, Symbol, Unparsed
+from .location import Memory, Register, Symbol, Unparsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,45 @@ def parse_relocated_memory(text: str) -> tuple[Displacement, str] | Unparsed | N
     return Displacement(inner.value + extra, inner.symbol, match.group("reloc")), match.group(
         "base"
     )
+
+
+def parse_base_memory(
+    text: str,
+    operand: str,
+    memory: re.Pattern[str],
+    register: Callable[[str], Register | Unparsed],
+) -> Memory | Unparsed | None:
+    """``D(BASE)`` memory, or ``%lo(sym)(BASE)`` with a relocation operator (MIPS, RISC-V).
+
+    ``memory`` must name the groups ``disp`` and ``base``; ``register``
+    reads the base's spelling.  None if ``text`` is neither form.
+    """
+    relocated = parse_relocated_memory(text)
+    if isinstance(relocated, Unparsed):
+        return Unparsed(operand, relocated.reason)
+    if relocated is not None:
+        displacement, base_text = relocated
+    else:
+        match = memory.fullmatch(text)
+        if match is None:
+            return None
+        parsed = parse_displacement(match.group("disp"))
+        if isinstance(parsed, Unparsed):
+            return Unparsed(operand, parsed.reason)
+        displacement, base_text = parsed, match.group("base")
+    base = register(base_text)
+    if isinstance(base, Unparsed):
+        return base
+    return Memory(base, displacement.value, symbol=displacement.memory_symbol())
+
+
+def render_base_memory(location: Memory, base: str) -> str:
+    """The inverse of :func:`parse_base_memory`, ``base`` spelled by the caller."""
+    if location.symbol is not None:
+        extra = f"{location.displacement:+d}" if location.displacement else ""
+        inner = f"%{location.symbol.relocation}({location.symbol.name}{extra})"
+        return f"{inner}({base})"
+    return f"{location.displacement}({base})"
 
 
 _TERM = re.compile(r"\s*([+-])?\s*([^\s+-]+)")

@@ -16,9 +16,9 @@ from .common import (
     RegisterTable,
     clean,
     lookup,
-    parse_displacement,
+    parse_base_memory,
     parse_int,
-    parse_relocated_memory,
+    render_base_memory,
 )
 from .location import Constant, Location, Memory, Register, Unparsed
 
@@ -135,24 +135,9 @@ def parse(operand: str, bits: int) -> Location:
     value = parse_int(text)
     if value is not None:
         return Constant(value)
-    relocated = parse_relocated_memory(text)
-    if isinstance(relocated, Unparsed):
-        return Unparsed(operand, relocated.reason)
-    if relocated is not None:
-        reloc_disp, base_text = relocated
-        base = _register(base_text, bits, operand)
-        if isinstance(base, Unparsed):
-            return base
-        return Memory(base, reloc_disp.value, symbol=reloc_disp.memory_symbol())
-    match = _MEMORY.fullmatch(text)
-    if match is not None:
-        disp = parse_displacement(match.group("disp"))
-        if isinstance(disp, Unparsed):
-            return Unparsed(operand, disp.reason)
-        base = _register(match.group("base"), bits, operand)
-        if isinstance(base, Unparsed):
-            return base
-        return Memory(base, disp.value, symbol=disp.memory_symbol())
+    memory = parse_base_memory(text, operand, _MEMORY, lambda b: _register(b, bits, operand))
+    if memory is not None:
+        return memory
     return Unparsed(operand, "not a constant, a $register or D($REG) memory")
 
 
@@ -162,11 +147,7 @@ def render(location: Location, bits: int) -> str:
     if isinstance(location, Register):
         return f"${location.name}"
     if isinstance(location, Memory) and location.base is not None:
-        if location.symbol is not None:
-            extra = f"{location.displacement:+d}" if location.displacement else ""
-            inner = f"%{location.symbol.relocation}({location.symbol.name}{extra})"
-            return f"{inner}(${location.base.name})"
-        return f"{location.displacement}(${location.base.name})"
+        return render_base_memory(location, f"${location.base.name}")
     if isinstance(location, Unparsed):
         return location.text
     return repr(location)
