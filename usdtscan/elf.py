@@ -293,8 +293,10 @@ class ElfFile:
 
     def _unpack(self, fmt: str, offset: int, what: str) -> tuple[int, ...]:
         try:
+            if offset < 0:  # unpack_from would count a negative offset from the end
+                raise struct.error("negative offset")
             return struct.unpack_from(self._order + fmt, self._view, offset)
-        except struct.error:
+        except (struct.error, OverflowError):  # OverflowError: an offset beyond 2**63
             raise MalformedFileError(self.path, f"truncated {what}", offset) from None
 
     def read(self, offset: int, size: int, what: str) -> bytes:

@@ -230,5 +230,7 @@ def scan_elf(
         )
     if not elf.sections and any(s.type == SegmentType.NOTE for s in elf.segments):
         scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
-    if builder.functions is not None:
+    # Only sites need function names: a file without any must not pay for
+    # sorting its symbol table (most of the files of a tree walk).
+    if scanned.sites and builder.functions is not None:
         scanned.function_source = builder.functions.source

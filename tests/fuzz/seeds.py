@@ -1,0 +1,121 @@
+"""Seed inputs and an in-memory scan shared by the hypothesis tests and the atheris harness.
+
+Seeds are real files where the repository has them (the ELF fixtures, the
+DOF blobs cut from the real node binaries) and files written by
+tests/dofwriter.py for what it has not (ELF with ``.SUNW_dof``, thin and fat
+Mach-O), so every reader is reached from a valid start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from usdtscan.args.context import attach_context
+from usdtscan.dof import decode, is_dof
+from usdtscan.elf import ELF_MAGIC, ElfFile
+from usdtscan.errors import NotObjectFileError
+from usdtscan.macho import is_macho, scan_macho
+from usdtscan.model import ScannedFile
+from usdtscan.stapsdt import scan_elf
+from usdtscan.sunw_dof import scan_sunw_dof
+
+from ..dofwriter import (
+    CPU_ARM64,
+    ElfFunction,
+    MachFunction,
+    Probe,
+    Provider,
+    make_fat,
+    write_dof,
+    write_elf,
+    write_macho,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_BIN = REPO / "fixtures" / "bin"
+ELF_SEEDS = [
+    FIXTURE_BIN / target / name
+    for target, name in [
+        ("x86_64", "probes-O2"),
+        ("x86_64", "probes-O0.o"),
+        ("x86_64", "wait"),
+        ("x86_64-so", "libprobes-O2.so"),
+        ("i386", "probes-O2"),
+        ("aarch64", "probes-O2"),
+        ("ppc64", "probes-O2"),
+        ("mips", "probes-O0"),
+        ("s390x", "probes-O2"),
+    ]
+]
+DOF_SEEDS = sorted((REPO / "fixtures" / "macho").glob("*.dof"))
+
+X86_CODE = bytes.fromhex("55 4889e5 900f1f4000 33c0909090 5dc3") + b"\x90" * 16
+ARM_CODE = bytes.fromhex("fd7bbfa9 1f2003d5 000080d2 fd7bc1a8 c0035fd6")
+
+
+def _x86_dof(text: int, dof_address: int) -> bytes:
+    probe = Probe(
+        "myfunc",
+        "fire",
+        ["int", "char *"],
+        offsets=[(text + 5 - dof_address) & 0xFFFFFFFF],
+        enabled=[(text + 10 - dof_address) & 0xFFFFFFFF],
+    )
+    return write_dof([Provider("demo", [probe])])
+
+
+def _arm_dof(text: int, dof_address: int) -> bytes:
+    probe = Probe(
+        "myfunc",
+        "fire",
+        ["int"] * 3,
+        offsets=[(text + 4 - dof_address) & 0xFFFFFFFF],
+        enabled=[(text + 8 - dof_address) & 0xFFFFFFFF],
+    )
+    return write_dof([Provider("demo", [probe])])
+
+
+def macho_seeds() -> list[bytes]:
+    """A thin x86_64 and a thin arm64 Mach-O with DOF, and both in a fat file."""
+    x86, _, _ = write_macho(X86_CODE, [MachFunction("_myfunc", 0)], _x86_dof)
+    arm, _, _ = write_macho(ARM_CODE, [MachFunction("_myfunc", 0)], _arm_dof, cputype=CPU_ARM64)
+    return [x86, arm, make_fat([x86, arm], "32", align=12)]
+
+
+def sunw_dof_seed() -> bytes:
+    """An ELF executable carrying a DOF blob as ``.SUNW_dof`` (FreeBSD, illumos)."""
+    probe = Probe("f", "p", ["int", "char *"], offsets=[4], enabled=[9])
+    image, _ = write_elf(write_dof([Provider("demo", [probe])]), [ElfFunction("f", 0x401000, 16)])
+    return image
+
+
+def all_seeds() -> dict[str, bytes]:
+    seeds = {f"elf-{p.parent.name}-{p.name}": p.read_bytes() for p in ELF_SEEDS}
+    seeds.update({f"dof-{p.stem}": p.read_bytes() for p in DOF_SEEDS})
+    for i, image in enumerate(macho_seeds()):
+        seeds[f"macho-{i}"] = image
+    seeds["elf-sunw-dof"] = sunw_dof_seed()
+    return seeds
+
+
+def scan_bytes(data: bytes, path: str = "fuzz") -> ScannedFile:
+    """What :func:`usdtscan.scan` does with a file's bytes, without the file:
+    the same readers in the same order (no debug-file lookup).  A raw DOF
+    blob goes to the DOF decoder directly."""
+    scanned = ScannedFile(path)
+    if is_macho(data[:8]):
+        scan_macho(path, data, scanned, None)
+        return scanned
+    if is_dof(data):
+        decode(data, path)
+        return scanned
+    if data[:4] != ELF_MAGIC:
+        raise NotObjectFileError(path, "not an ELF file")
+    elf = ElfFile(path, data)
+    try:
+        scan_elf(elf, scanned)
+        scan_sunw_dof(elf, scanned)
+        attach_context(elf, scanned)
+    finally:
+        elf.release()
+    return scanned
