@@ -19,7 +19,6 @@ from dataclasses import replace
 from . import __version__
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .model import ScannedFile, Site
-from .scan import scan_or_error
 
 EXIT_OK = 0
 EXIT_TROUBLE = 2
@@ -35,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files to inspect")
     parser.add_argument(
         "-r", "--recursive", action="store_true", help="walk directories for ELF files"
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="scan N files at once (default: the number of cores)",
     )
     parser.add_argument(
         "-p",
@@ -79,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ARCH",
         help="only this slice of Mach-O files (x86_64, arm64, ...); others are all listed",
     )
+    parser.add_argument(
+        "--pid",
+        type=int,
+        metavar="PID",
+        help="the files mapped into running process PID, with runtime addresses and "
+        "semaphore values (docs/scale.rst)",
+    )
     parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
     return parser
 
@@ -109,6 +122,37 @@ def _default_paths() -> list[str]:
     return running_interpreter_files()
 
 
+def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str) -> int:
+    """``--pid``: exit 2 when the process cannot be read at all or a mapped file
+    could not be read completely; a missing permission on its memory is a
+    warning (addresses are still right, semaphore values unknown)."""
+    from .errors import UsdtscanError
+    from .process import scan_process
+    from .render import process as process_render
+
+    try:
+        result = scan_process(pid, debug_dirs)
+    except UsdtscanError as exc:
+        print(f"usdtscan: {exc}", file=sys.stderr)
+        return EXIT_TROUBLE
+    status = EXIT_OK
+    for warning in result.warnings:
+        print(f"usdtscan: pid {pid}: {warning}", file=sys.stderr)
+    for entry in result.files:
+        if entry.scanned.error is not None:
+            print(f"usdtscan: {entry.scanned.path}: {entry.scanned.error}", file=sys.stderr)
+            status = EXIT_TROUBLE
+        kept = [i for i, site in enumerate(entry.scanned.sites) if keep(site)]
+        entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
+        entry.runtime = [entry.runtime[i] for i in kept]
+    if form == "json":
+        sys.stdout.write(process_render.render_json(result))
+    else:
+        sys.stdout.write(process_render.render_text(result))
+    sys.stdout.flush()
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in ("check", "script"):
@@ -120,19 +164,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
         return int(exc.code or 0)
-    from .walk import expand
+    from .parallel import Progress, default_jobs, scan_targets
+    from .walk import WalkStats, expand, summary
 
-    paths = options.paths or _default_paths()
     keep = probe_filter(options.probe)
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
+    if options.pid is not None:
+        return _main_pid(options.pid, keep, debug_dirs, options.format or "text")
+    paths = options.paths or _default_paths()
     status = EXIT_OK
     scanned_files: list[ScannedFile] = []
-    for path, listing_error in expand(paths, options.recursive):
-        if listing_error:
-            scanned = ScannedFile(path, error=listing_error)
-        else:
-            scanned = scan_or_error(path, debug_dirs, options.arch)
+    stats = WalkStats()
+    targets = list(expand(paths, options.recursive, stats))
+    jobs = default_jobs() if options.jobs is None else max(1, options.jobs)
+    progress = None
+    if options.recursive and options.format != "json" and Progress.wanted():
+        progress = Progress(len(targets))
+    tick = None if progress is None else progress.advance
+    for scanned in scan_targets(targets, jobs, debug_dirs, options.arch, tick):
         if scanned.error is not None:
+            if progress is not None:
+                progress.clear()
             print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE
         if keep.patterns:
@@ -142,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for piece in scanned.slices
             ]
         scanned_files.append(scanned)
+    if progress is not None:
+        progress.clear()
+    if options.recursive:
+        print(summary(stats, scanned_files), file=sys.stderr)
 
     output_format = options.format or "text"
     if output_format == "json":

@@ -2,72 +2,179 @@
 
 A tree walk must not read every byte of every file, follow a symlink loop,
 block on a FIFO, or list one inode twice (hard links, symlinked files), so
-it looks at file types and first bytes only.
+it looks at directory entries and first bytes only.  ``/usr/lib`` holds
+tens of thousands of files and a few thousand objects: the walk must cost
+little next to the scan, so it uses ``os.scandir`` (file types and inode
+numbers come with the directory listing, without a ``stat`` per file) and
+reads eight bytes of each regular file.
+
+The result is sorted by path under each root, whatever order the file
+system lists entries in, so that output is reproducible; of several paths
+to one inode the first in that order is kept.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
-OBJECT_MAGICS = (
-    b"\x7fELF",
-    b"\xfe\xed\xfa\xce",  # Mach-O 32, big-endian
-    b"\xce\xfa\xed\xfe",  # Mach-O 32, little-endian
-    b"\xfe\xed\xfa\xcf",  # Mach-O 64, big-endian
-    b"\xcf\xfa\xed\xfe",  # Mach-O 64, little-endian
-    b"\xca\xfe\xba\xbe",  # fat (also Java class files: the Mach-O reader tells them apart)
-    b"\xca\xfe\xba\xbf",  # fat, 64-bit offsets
-)
+from .elf import ELF_MAGIC
+from .macho import is_macho
+from .model import ScannedFile
+
+
+class Target(NamedTuple):
+    """One thing to scan: a path, or a directory that could not be listed (``error``).
+
+    ``check_magic`` is set for files found by the walk: they are skipped
+    unless their first bytes are an object file's.  That check is left to
+    whoever scans the file, so that it runs on every core.
+    """
+
+    path: str
+    error: str | None = None
+    check_magic: bool = False
+
+
+@dataclass(slots=True)
+class WalkStats:
+    """What the walk saw, for the summary line: counts, not paths."""
+
+    files: int = 0
+    duplicates: int = 0
+    special: int = 0
+    listing_errors: int = 0
+
+
+def looks_like_object(head: bytes) -> bool:
+    """Whether the first eight bytes of a file are those of an ELF or Mach-O file.
+
+    The same test the scanner dispatches on, so a file skipped here is one
+    it would have refused: a Java class file also starts with 0xcafebabe,
+    but where a fat file has its slice count it has a version of 45 or more.
+    """
+    return head[:4] == ELF_MAGIC or is_macho(head)
 
 
 def has_object_magic(path: str) -> bool:
-    """Whether ``path`` starts like an ELF or Mach-O file; unreadable files say no."""
+    """Whether ``path`` starts like an ELF or Mach-O file; unreadable files say yes,
+    so that the reader reports why it cannot be opened."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
-        return True  # let the reader report why it cannot be opened
+        return True
     try:
-        return os.read(fd, 4) in OBJECT_MAGICS
+        return looks_like_object(os.read(fd, 8))
     except OSError:
         return True
     finally:
         os.close(fd)
 
 
-def walk_tree(root: str, seen: set[tuple[int, int]]) -> Iterator[tuple[str, str | None]]:
-    """(path, None) for each regular object file below ``root``, sorted, each inode
-    once, symlinked directories not descended; (path, reason) for what could not
-    be listed."""
-    errors: list[OSError] = []
-    for directory, subdirs, files in os.walk(root, onerror=errors.append, followlinks=False):
-        subdirs.sort()
-        for name in sorted(files):
-            path = os.path.join(directory, name)
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue  # a dangling symlink is not a file to report
-            if not stat.S_ISREG(info.st_mode):
-                continue
+def _reason(error: OSError) -> str:
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
+
+
+def _candidates(
+    root: str, stats: WalkStats
+) -> tuple[list[tuple[str, tuple[int, int]]], list[tuple[str, str]]]:
+    """Every regular file below ``root`` with its (device, inode), and the
+    directories that could not be listed.  Symlinks to files are kept (their
+    target's inode dedupes them); symlinks to directories are not descended,
+    and a directory reached twice (a bind mount of an ancestor) is skipped."""
+    files: list[tuple[str, tuple[int, int]]] = []
+    failures: list[tuple[str, str]] = []
+    visited: set[tuple[int, int]] = set()
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            info = os.stat(directory)
             key = (info.st_dev, info.st_ino)
-            if key in seen:
+            if key in visited:
                 continue
-            seen.add(key)
-            if has_object_magic(path):
-                yield path, None
-    for error in errors:
-        reason = "permission denied" if isinstance(error, PermissionError) else error.strerror
-        yield os.fspath(error.filename or root), f"cannot list directory: {reason}"
+            visited.add(key)
+            with os.scandir(directory) as entries:
+                listing = list(entries)
+        except OSError as exc:
+            failures.append((directory, f"cannot list directory: {_reason(exc)}"))
+            continue
+        for entry in listing:
+            try:
+                if entry.is_symlink():
+                    target = os.stat(entry.path)  # raises on a loop or dangling link
+                    if stat.S_ISREG(target.st_mode):
+                        files.append((entry.path, (target.st_dev, target.st_ino)))
+                    elif not stat.S_ISDIR(target.st_mode):
+                        stats.special += 1
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    files.append((entry.path, (info.st_dev, entry.inode())))
+                else:
+                    stats.special += 1
+            except OSError:
+                continue  # a dangling or looping symlink is not a file to report
+    return files, failures
 
 
-def expand(paths: Iterable[str], recursive: bool) -> Iterator[tuple[str, str | None]]:
-    """The files to scan, as (path, None), or (path, reason) for a directory that
-    could not be listed.  Explicit paths are passed through as given."""
+def walk_tree(
+    root: str, seen: set[tuple[int, int]], stats: WalkStats | None = None
+) -> Iterator[Target]:
+    """Each regular file below ``root``, sorted by path, each inode once, to be
+    scanned if it has an object magic; then each directory that could not be listed."""
+    stats = WalkStats() if stats is None else stats
+    files, failures = _candidates(root, stats)
+    files.sort()
+    for path, key in files:
+        if key in seen:
+            stats.duplicates += 1
+            continue
+        seen.add(key)
+        stats.files += 1
+        yield Target(path, None, True)
+    for directory, reason in sorted(failures):
+        stats.listing_errors += 1
+        yield Target(directory, reason)
+
+
+def expand(
+    paths: Iterable[str], recursive: bool, stats: WalkStats | None = None
+) -> Iterator[Target]:
+    """The files to scan.  Explicit paths are passed through as given (a file
+    that is not an object file is then an error, not skipped)."""
+    stats = WalkStats() if stats is None else stats
     seen: set[tuple[int, int]] = set()
     for path in paths:
         if recursive and os.path.isdir(path):
-            yield from walk_tree(path, seen)
+            yield from walk_tree(path, seen, stats)
         else:
-            yield path, None
+            stats.files += 1
+            yield Target(path)
+
+
+def object_files(targets: Iterable[Target]) -> Iterator[Target]:
+    """The targets that are worth scanning: explicit ones, and walked files with
+    an object magic (for callers that want the list without scanning)."""
+    for target in targets:
+        if not target.check_magic or has_object_magic(target.path):
+            yield target
+
+
+def summary(stats: WalkStats, files: Sequence[ScannedFile]) -> str:
+    """The closing line of ``-r``: how much was looked at and what came of it."""
+    elf = sum(1 for f in files if f.format == "elf")
+    macho = sum(1 for f in files if f.format == "macho")
+    with_probes = sum(1 for f in files if f.sites)
+    sites = sum(len(f.sites) for f in files)
+    probes = sum(len({(s.provider, s.name) for s in f.sites}) for f in files)
+    errors = sum(1 for f in files if f.error is not None)
+    return (
+        f"usdtscan: {stats.files} files seen, {elf} ELF, {macho} Mach-O, "
+        f"{with_probes} with probes, {probes} probes, {sites} sites, {errors} errors"
+    )

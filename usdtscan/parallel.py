@@ -1,0 +1,132 @@
+"""Scan many files on every core, in the order they were given.
+
+Scanning is CPU-bound Python, so threads would not help; forked worker
+processes do, and fork (unlike spawn) costs no re-import.  Workers take
+chunks of paths so that a tree of ten thousand small files does not pay
+one round trip per file, and ``imap`` hands results back in input order,
+so the output is the same whatever ``-j`` is.  A handful of files, or
+``-j 1``, is scanned in this process: starting a pool costs more than it
+saves, and a plain listing should not even import :mod:`multiprocessing`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
+
+from .model import ScannedFile
+from .scan import scan_or_error
+from .walk import Target, has_object_magic
+
+# Below this many files a pool's start-up outweighs the work.
+MIN_FILES_FOR_POOL = 8
+# Progress is redrawn at most this often (seconds).
+REDRAW_INTERVAL = 0.1
+
+_Options = tuple[tuple[str, ...] | None, str | None]
+_options: _Options = (None, None)
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (respects taskset and cgroup cpusets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _scan_target(target: Target) -> ScannedFile | None:
+    """The scan of one target; None for a walked file that is not an object file."""
+    if target.error is not None:
+        return ScannedFile(target.path, error=target.error)
+    if target.check_magic and not has_object_magic(target.path):
+        return None
+    debug_dirs, arch = _options
+    return scan_or_error(target.path, debug_dirs, arch)
+
+
+def _set_options(options: _Options) -> None:
+    global _options
+    _options = options
+
+
+def scan_targets(
+    targets: Sequence[Target],
+    jobs: int,
+    debug_dirs: tuple[str, ...] | None,
+    arch: str | None,
+    tick: Callable[[], None] | None = None,
+) -> Iterator[ScannedFile]:
+    """One :class:`ScannedFile` per target that is an object file (or an error),
+    in target order; ``tick`` is called once per target, skipped ones included."""
+    for result in _results(targets, jobs, debug_dirs, arch):
+        if tick is not None:
+            tick()
+        if result is not None:
+            yield result
+
+
+def _results(
+    targets: Sequence[Target],
+    jobs: int,
+    debug_dirs: tuple[str, ...] | None,
+    arch: str | None,
+) -> Iterator[ScannedFile | None]:
+    _set_options((debug_dirs, arch))
+    if jobs <= 1 or len(targets) < MIN_FILES_FOR_POOL:
+        yield from map(_scan_target, targets)
+        return
+    import multiprocessing
+
+    jobs = min(jobs, len(targets))
+    # Chunks big enough that a tree of small files is not one round trip per
+    # file, small enough that a few huge libraries do not end up in one chunk.
+    chunk = max(1, min(64, len(targets) // (jobs * 16)))
+    context = multiprocessing.get_context("fork")
+    with context.Pool(jobs, initializer=_set_options, initargs=((debug_dirs, arch),)) as pool:
+        yield from pool.imap(_scan_target, targets, chunksize=chunk)
+
+
+class Progress:
+    """A one-line ``[####    ] 120/4000 files`` bar on a terminal, redrawn in place.
+
+    It writes to stderr only, and only when that is a terminal, so that a
+    pipe or a log file never receives carriage returns.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.done = 0
+        self._drawn = 0.0
+        self._width = 0
+
+    @staticmethod
+    def wanted(stream: TextIO | None = None) -> bool:
+        stream = sys.stderr if stream is None else stream
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def advance(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if now - self._drawn >= REDRAW_INTERVAL or self.done == self.total:
+            self._drawn = now
+            self._draw()
+
+    def _draw(self) -> None:
+        filled = 30 * self.done // max(1, self.total)
+        line = f"[{'#' * filled}{' ' * (30 - filled)}] {self.done}/{self.total} files"
+        self._width = len(line)
+        self.stream.write("\r" + line)
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()

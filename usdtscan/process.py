@@ -1,0 +1,248 @@
+"""The probes of a running process: its mapped files, where they landed, and
+which semaphores a tracer has raised.
+
+Every file the process maps is read through ``/proc/PID/root``, so a process
+in a container is inspected with the files of its own mount namespace, not
+the host's file of the same name.  Where each file landed is its *load
+bias*: the mapping's start minus the link-time address of the file offset
+it maps, found from the ``PT_LOAD`` headers as libbpf does, so a site's
+runtime address is its link-time address plus the bias.  A semaphore is a
+2-byte counter that tracers increment; its value is read from
+``/proc/PID/mem``, which needs ptrace access to the process.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import debuginfo
+from .elf import ELF_MAGIC, ElfFile, Segment, SegmentType
+from .errors import FileAccessError, NotObjectFileError, UsdtscanError
+from .model import ScannedFile
+from .scan import mapped, scan
+
+SEMAPHORE_SIZE = 2  # unsigned short in <sys/sdt.h>
+DELETED = " (deleted)"
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One line of ``/proc/PID/maps``."""
+
+    start: int
+    end: int
+    perms: str
+    offset: int
+    device: str
+    inode: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRuntime:
+    """Where one site and its semaphore are in the process, and the semaphore's value.
+
+    ``semaphore_value`` is None when there is no semaphore or it could not
+    be read (see :attr:`ProcessScan.warnings`).
+    """
+
+    address: int | None
+    semaphore_address: int | None
+    semaphore_value: int | None
+
+
+@dataclass(slots=True)
+class MappedFile:
+    """One object file mapped into the process.
+
+    ``scanned.path`` is the path as the process sees it; ``opened_as`` is
+    the path it was read through.  ``runtime`` has one entry per site of
+    ``scanned.sites``.
+    """
+
+    scanned: ScannedFile
+    opened_as: str
+    mappings: list[Mapping]
+    load_bias: int | None
+    runtime: list[SiteRuntime] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProcessScan:
+    """The mapped object files of one process, in mapping order; ``warnings``
+    say what could not be read for the process as a whole (its memory)."""
+
+    pid: int
+    files: list[MappedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _describe(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            "permission denied (another user's process: run as that user or as root, "
+            "or see /proc/sys/kernel/yama/ptrace_scope)"
+        )
+    if exc.errno in (errno.ENOENT, errno.ESRCH):
+        return "no such process"
+    return exc.strerror or str(exc)
+
+
+def parse_maps(text: str) -> Iterator[Mapping]:
+    """The file-backed mappings of a ``/proc/PID/maps`` text (anonymous ones
+    and pseudo-files such as ``[vdso]`` are left out)."""
+    for line in text.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or not fields[5].startswith("/"):
+            continue
+        span, perms, offset, device, inode, path = fields
+        start, _, end = span.partition("-")
+        try:
+            yield Mapping(
+                int(start, 16), int(end, 16), perms, int(offset, 16), device, int(inode), path
+            )
+        except ValueError:
+            continue
+
+
+def read_maps(pid: int) -> list[Mapping]:
+    path = f"/proc/{pid}/maps"
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as stream:
+            text = stream.read()
+    except OSError as exc:
+        raise FileAccessError(path, _describe(exc)) from None
+    return list(parse_maps(text))
+
+
+def load_bias(segments: list[Segment], mappings: list[Mapping]) -> int | None:
+    """Mapping start minus the link-time address of the file offset it maps.
+
+    The loader maps each ``PT_LOAD`` segment from its page-aligned file
+    offset, so a mapping at file offset ``off`` inside a segment holds
+    link-time address ``p_vaddr - p_offset + off``.  The first mapping that
+    lies in a segment decides (they all agree for a file mapped once).
+    """
+    loads = [s for s in segments if s.type == SegmentType.LOAD]
+    for mapping in sorted(mappings, key=lambda m: m.offset):
+        for segment in loads:
+            page_start = segment.offset - segment.offset % mmap.PAGESIZE
+            if page_start <= mapping.offset < segment.offset + max(segment.filesz, 1):
+                return mapping.start - (segment.vaddr - segment.offset + mapping.offset)
+    return None
+
+
+def _segments(path: str) -> list[Segment]:
+    with mapped(path) as data:
+        if data[:4] != ELF_MAGIC:
+            return []
+        elf = ElfFile(path, data)
+        try:
+            return list(elf.segments)
+        finally:
+            elf.release()
+
+
+class _Memory:
+    """Reads of ``/proc/PID/mem``; the first failure to open it is kept as a warning."""
+
+    def __init__(self, pid: int) -> None:
+        self.path = f"/proc/{pid}/mem"
+        self.problem: str | None = None
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self.problem = f"cannot read {self.path}: {_describe(exc)}; semaphore values unknown"
+
+    def read_u16(self, address: int, byteorder: str) -> int | None:
+        if self._fd is None:
+            return None
+        try:
+            data = os.pread(self._fd, SEMAPHORE_SIZE, address)
+        except OSError:
+            return None
+        if len(data) != SEMAPHORE_SIZE:
+            return None
+        return int.from_bytes(data, "big" if byteorder == "big" else "little")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+def _opened_as(pid: int, path: str, mappings: list[Mapping]) -> str:
+    """The path to read a mapped file through: the first of its namespace's root,
+    the mapping itself and the path as printed whose inode is the mapped one.
+
+    ``/proc/PID/root/PATH`` is right for a container (its own mount
+    namespace), but the kernel prints a chrooted process's paths from the
+    reader's root, and a file deleted since it was mapped has no path: the
+    inode number in ``maps`` says which candidate is the mapped file.
+    """
+    first = mappings[0]
+    candidates = [
+        f"/proc/{pid}/root{path}",
+        f"/proc/{pid}/map_files/{first.start:x}-{first.end:x}",
+        path,
+    ]
+    if path.endswith(DELETED):
+        candidates = candidates[1:2]
+    for candidate in candidates:
+        try:
+            if os.stat(candidate).st_ino == first.inode:
+                return candidate
+        except OSError:
+            continue
+    return candidates[0]
+
+
+def scan_process(
+    pid: int, debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS
+) -> ProcessScan:
+    """Every object file mapped into process ``pid`` with its sites' runtime
+    addresses and semaphore values, in the order the files are mapped.
+
+    Raises :class:`FileAccessError` when the process's mappings cannot be
+    read (no such process, or no permission).  Files that are not object
+    files (locale archives, fonts) are left out; a mapped object that cannot
+    be read is kept with its ``scanned.error`` set.
+    """
+    result = ProcessScan(pid)
+    by_file: dict[tuple[str, int, str], list[Mapping]] = {}
+    for mapping in read_maps(pid):
+        by_file.setdefault((mapping.device, mapping.inode, mapping.path), []).append(mapping)
+    memory = _Memory(pid)
+    if memory.problem is not None:
+        result.warnings.append(memory.problem)
+    try:
+        for (_device, _inode, path), mappings in by_file.items():
+            opened_as = _opened_as(pid, path, mappings)
+            try:
+                scanned = scan(opened_as, debug_dirs)
+                segments = _segments(opened_as) if scanned.format == "elf" else []
+            except NotObjectFileError:
+                continue
+            except UsdtscanError as exc:
+                scanned = ScannedFile(opened_as, error=exc.reason)
+                segments = []
+            scanned.path = path
+            bias = load_bias(segments, mappings) if segments else None
+            entry = MappedFile(scanned, opened_as, mappings, bias)
+            byteorder = scanned.endian or "little"
+            for site in scanned.sites:
+                address = None if bias is None or site.address is None else site.address + bias
+                semaphore = None
+                value = None
+                if bias is not None and site.semaphore_address is not None:
+                    semaphore = site.semaphore_address + bias
+                    value = memory.read_u16(semaphore, byteorder)
+                entry.runtime.append(SiteRuntime(address, semaphore, value))
+            result.files.append(entry)
+    finally:
+        memory.close()
+    return result
