@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from usdtscan.args import Constant, Memory, Register, Symbol, Unparsed, decode, parse_operand
+from usdtscan.args import Constant, Memory, Register, Symbol, Unparsed, parse_operand
 from usdtscan.args.common import parse_displacement, parse_int
 from usdtscan.args.consumers import verdicts
-from usdtscan.args.decode import Flag, decode_argument, grammar
+from usdtscan.args.decode import Flag, decode, decode_argument, grammar
 from usdtscan.args.tokenize import parse_argument, tokenize
 from usdtscan.model import Site
 from usdtscan.uprobe import uprobe_event

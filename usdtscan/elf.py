@@ -23,8 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .errors import MalformedFileError, NotObjectFileError
-
-ELF_MAGIC = b"\x7fELF"
+from .magic import ELF_MAGIC
 
 # e_ident indices and values
 EI_CLASS, EI_DATA = 4, 5

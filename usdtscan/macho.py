@@ -26,12 +26,14 @@ from typing import Any
 
 from . import dof
 from .errors import MalformedFileError, NotObjectFileError
+from .magic import (
+    FAT_MAGIC,
+    FAT_MAGIC_64,
+    MH_CIGAM_64,
+    MH_MAGIC_64,
+    THIN_MAGICS,
+)
 from .model import ScannedFile, Site, Slice
-
-MH_MAGIC, MH_CIGAM = 0xFEEDFACE, 0xCEFAEDFE
-MH_MAGIC_64, MH_CIGAM_64 = 0xFEEDFACF, 0xCFFAEDFE
-FAT_MAGIC, FAT_MAGIC_64 = 0xCAFEBABE, 0xCAFEBABF
-THIN_MAGICS = (MH_MAGIC, MH_CIGAM, MH_MAGIC_64, MH_CIGAM_64)
 
 LC_SEGMENT, LC_SYMTAB, LC_SEGMENT_64 = 0x1, 0x2, 0x19
 S_DTRACE_DOF = 0xF
@@ -41,28 +43,12 @@ N_STAB, N_TYPE, N_SECT = 0xE0, 0x0E, 0x0E
 
 CPU_ARCH_ABI64, CPU_ARCH_ABI64_32 = 0x01000000, 0x02000000
 CPU_TYPE_X86, CPU_TYPE_ARM, CPU_TYPE_POWERPC = 7, 12, 18
-# A fat header's count shares its place with a Java class file's version
-# (45 and up); no real fat file has anywhere near this many slices.
-MAX_FAT_ARCHS = 30
 
 # The bytes ld64 and lld write over a probe call, by (cputype, is-enabled).
 X86_PROBE = bytes.fromhex("900f1f4000")
 X86_IS_ENABLED = bytes.fromhex("33c0909090")
 ARM64_NOP = bytes.fromhex("1f2003d5")
 ARM64_MOV_X0_0 = bytes.fromhex("000080d2")
-
-
-def is_macho(head: bytes) -> bool:
-    """Whether ``head`` (the first 8 bytes) starts a Mach-O or fat file, not a Java class."""
-    if len(head) < 8:
-        return False
-    magic = struct.unpack_from(">I", head)[0]
-    if magic in THIN_MAGICS:
-        return True
-    if magic in (FAT_MAGIC, FAT_MAGIC_64):
-        count: int = struct.unpack_from(">I", head, 4)[0]
-        return 0 < count <= MAX_FAT_ARCHS
-    return False
 
 
 def arch_name(cputype: int, cpusubtype: int) -> str:

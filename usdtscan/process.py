@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import debuginfo
-from .elf import ELF_MAGIC, ElfFile, Segment, SegmentType
+from .elf import ElfFile, Segment, SegmentType
 from .errors import FileAccessError, NotObjectFileError, UsdtscanError
+from .magic import ELF_MAGIC
 from .model import ScannedFile
 from .scan import mapped, scan
 

@@ -17,13 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from . import debuginfo
-from .args.context import attach_context
-from .elf import ELF_MAGIC, ElfFile, FunctionIndex
+from .elf import ElfFile, FunctionIndex, SymbolIndex
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
-from .macho import is_macho, scan_macho
+from .magic import ELF_MAGIC, is_macho
 from .model import ScannedFile, Site
 from .stapsdt import scan_elf
-from .sunw_dof import scan_sunw_dof
 
 _KIND_OF_SPECIAL = {
     stat.S_IFIFO: "a FIFO",
@@ -101,6 +99,80 @@ def debug_file_functions(
     return None
 
 
+class FileSymbols:
+    """A file's symbol index, read on first use.
+
+    Only operands that name a symbol (``mp_(%rip)``) need the symbol table,
+    and only once something decodes them, so the scan does not read it:
+    this reopens the file when asked.  A file that cannot be read again
+    answers None, as an unknown symbol would.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._index: SymbolIndex | None = None
+        self._loaded = False
+
+    def _load(self) -> SymbolIndex | None:
+        if not self._loaded:
+            self._loaded = True
+            try:
+                with mapped(self.path) as data:
+                    elf = ElfFile(self.path, data)
+                    try:
+                        self._index = elf.symbol_index()
+                    finally:
+                        elf.release()
+            except UsdtscanError:
+                self._index = None
+        return self._index
+
+    def address_of(self, name: str) -> int | None:
+        index = self._load()
+        return None if index is None else index.address_of(name)
+
+    def symbol_at(self, address: int) -> tuple[str, int] | None:
+        index = self._load()
+        return None if index is None else index.symbol_at(address)
+
+
+def scan_data(
+    path: str,
+    data: bytes | mmap.mmap,
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> ScannedFile:
+    """What :func:`scan` does once the file is open, for callers holding its bytes.
+
+    The Mach-O and DOF readers are imported only for files that need them:
+    a tree walk meets thousands of ELF files and no DOF.
+    """
+    scanned = ScannedFile(path)
+    if is_macho(bytes(data[:8])):
+        from .macho import scan_macho
+
+        scan_macho(path, data, scanned, arch)
+        return scanned
+    if data[:4] != ELF_MAGIC:
+        raise NotObjectFileError(path, "not an ELF file")
+    elf = ElfFile(path, data)
+    try:
+        dirs = debug_dirs
+        if dirs is None:
+            scan_elf(elf, scanned)
+        else:
+            scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs))
+        if any(section.name == ".SUNW_dof" for section in elf.sections):
+            from .sunw_dof import scan_sunw_dof
+
+            scan_sunw_dof(elf, scanned)
+        if scanned.sites:
+            scanned.symbols = FileSymbols(path)
+    finally:
+        elf.release()
+    return scanned
+
+
 def scan(
     path: str | os.PathLike[str],
     debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
@@ -119,25 +191,8 @@ def scan(
     ``debug_dirs=None`` looks for none.
     """
     path = os.fspath(path)
-    scanned = ScannedFile(path)
     with mapped(path) as data:
-        if is_macho(data[:8]):
-            scan_macho(path, data, scanned, arch)
-            return scanned
-        if data[:4] != ELF_MAGIC:
-            raise NotObjectFileError(path, "not an ELF file")
-        elf = ElfFile(path, data)
-        try:
-            dirs = debug_dirs
-            if dirs is None:
-                scan_elf(elf, scanned)
-            else:
-                scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs))
-            scan_sunw_dof(elf, scanned)
-            attach_context(elf, scanned)
-        finally:
-            elf.release()
-    return scanned
+        return scan_data(path, data, debug_dirs, arch)
 
 
 def scan_or_error(

@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from .args.tokenize import tokenize
 from .elf import PF_W, PF_X, ElfFile, ElfType, FunctionIndex, Note, SegmentType
 from .errors import MalformedFileError
-from .model import BaseAdjustment, NoteValues, OtherNote, ScannedFile, Site
+from .model import BaseAdjustment, CodeWindow, NoteValues, OtherNote, ScannedFile, Site
 from .reloc import relocated_section_data
 
 STAPSDT_OWNER = b"stapsdt"
 NT_STAPSDT = 3
 BASE_SECTION = ".stapsdt.base"
+# Bytes kept around each site: three instructions either side on fixed-width
+# architectures, and room to re-synchronise x86 decoding before the site.
+CODE_BEFORE = 32
+CODE_AFTER = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,7 @@ class SiteBuilder:
             found = self.functions.lookup(address)
             if found is not None:
                 function = f"{found[0]}+{found[1]:#x}"
+        code = None if file_offset is None else self._code_window(address)
         return Site(
             provider=raw.provider,
             name=raw.name,
@@ -194,7 +199,24 @@ class SiteBuilder:
             note_offset=raw.offset,
             note_size=raw.size,
             warnings=tuple(warnings),
+            code=code,
         )
+
+    def _code_window(self, address: int) -> CodeWindow | None:
+        """The bytes around the site, inside its segment: the instruction there is
+        checked and disassembled after the file is closed, so they are copied now."""
+        segment = self.elf.load_segment_for(address)
+        if segment is None:
+            return None
+        start = max(address - CODE_BEFORE, segment.vaddr)
+        end = min(address + CODE_AFTER, segment.vaddr + segment.filesz)
+        if end <= address:
+            return None
+        try:
+            data = self.elf.read(start - segment.vaddr + segment.offset, end - start, "code")
+        except MalformedFileError:
+            return None
+        return CodeWindow(start, data, address - start)
 
 
 def scan_elf(

@@ -21,8 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .elf import ELF_MAGIC
-from .macho import is_macho
+from .magic import ELF_MAGIC, is_macho
 from .model import ScannedFile
 
 

@@ -33,11 +33,12 @@ import atheris  # noqa: E402
 
 with atheris.instrument_imports(include=["usdtscan"]):
     import usdtscan.args.analysis
-    import usdtscan.args.context
     import usdtscan.dof
     import usdtscan.elf
     import usdtscan.macho
+    import usdtscan.magic
     import usdtscan.reloc
+    import usdtscan.scan
     import usdtscan.stapsdt
     import usdtscan.sunw_dof  # noqa: F401
     from tests.fuzz.seeds import all_seeds, scan_bytes

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from usdtscan.args.context import attach_context
 from usdtscan.dof import decode, is_dof
-from usdtscan.elf import ELF_MAGIC, ElfFile
-from usdtscan.errors import NotObjectFileError
-from usdtscan.macho import is_macho, scan_macho
 from usdtscan.model import ScannedFile
-from usdtscan.stapsdt import scan_elf
-from usdtscan.sunw_dof import scan_sunw_dof
+from usdtscan.scan import scan_data
 
 from ..dofwriter import (
     CPU_ARM64,
@@ -99,23 +94,9 @@ def all_seeds() -> dict[str, bytes]:
 
 
 def scan_bytes(data: bytes, path: str = "fuzz") -> ScannedFile:
-    """What :func:`usdtscan.scan` does with a file's bytes, without the file:
-    the same readers in the same order (no debug-file lookup).  A raw DOF
-    blob goes to the DOF decoder directly."""
-    scanned = ScannedFile(path)
-    if is_macho(data[:8]):
-        scan_macho(path, data, scanned, None)
-        return scanned
+    """What :func:`usdtscan.scan` does with a file's bytes, without the file
+    (no debug-file lookup).  A raw DOF blob goes to the DOF decoder directly."""
     if is_dof(data):
         decode(data, path)
-        return scanned
-    if data[:4] != ELF_MAGIC:
-        raise NotObjectFileError(path, "not an ELF file")
-    elf = ElfFile(path, data)
-    try:
-        scan_elf(elf, scanned)
-        scan_sunw_dof(elf, scanned)
-        attach_context(elf, scanned)
-    finally:
-        elf.release()
-    return scanned
+        return ScannedFile(path)
+    return scan_data(path, data, debug_dirs=None)
