@@ -28,7 +28,7 @@ def describe_file(scanned: ScannedFile) -> str:
             parts.append(f"Mach-O fat, {_plural(len(scanned.slices), 'slice')}")
         else:
             parts.append(f"Mach-O {scanned.bits}-bit {scanned.endian}-endian")
-    probes = len(group_sites(scanned.sites))
+    probes = len({(site.provider, site.name) for site in scanned.sites})
     parts.append(f"{_plural(probes, 'probe')}, {_plural(len(scanned.sites), 'site')}")
     return f"{scanned.path}: " + ", ".join(parts)
 
