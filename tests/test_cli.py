@@ -117,6 +117,16 @@ def test_default_is_the_running_interpreter() -> None:
     assert paths[0] == os.path.realpath(sys.executable)
 
 
+def test_default_text_reports_the_interpreters_markers() -> None:
+    result = run()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(os.path.realpath(sys.executable) + ": ")
+    assert "CPython markers of this interpreter" in result.stdout
+    version = f"CPython {sys.version_info.major}.{sys.version_info.minor}."
+    assert version in result.stdout
+    assert "python:gc__start" in result.stdout
+
+
 def test_recursive_walk_finds_fixtures_once(tmp_path: Path) -> None:
     target = tmp_path / "tree"
     target.mkdir()

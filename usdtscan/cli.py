@@ -122,6 +122,23 @@ def _default_paths() -> list[str]:
     return running_interpreter_files()
 
 
+def _running_interpreter_report() -> str:
+    """The CPython marker report of the interpreter running usdtscan: the answer to
+    "was my Python built --with-dtrace, and which markers does it have?"."""
+    from .commands import check_path, render_check
+
+    result = check_path(
+        sys.executable, check_cpython=True, required=(), python_version=None, sysroot="/"
+    )
+    if result.error is not None:
+        return f"\nCPython markers: {result.error}\n"
+    heading = "CPython markers of this interpreter (the CI form: usdtscan check --cpython):"
+    report = f"\n{heading}\n{render_check(result)}"
+    if result.interpreter is not None and not result.interpreter.sites():
+        report += "  (no stapsdt notes at all: this build was configured without --with-dtrace)\n"
+    return report
+
+
 def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str) -> int:
     """``--pid``: exit 2 when the process cannot be read at all or a mapped file
     could not be read completely; a missing permission on its memory is a
@@ -213,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         shown = [f for f in scanned_files if f.format is not None]
         text = text_renderer.render(shown, verbose=options.verbose, disassemble=options.disassemble)
+        if not options.paths:
+            text += _running_interpreter_report()
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
