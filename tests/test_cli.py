@@ -45,7 +45,14 @@ def test_table_lists_every_site() -> None:
     assert result.stderr == ""
     header = result.stdout.splitlines()[1].split()
     assert header == [
-        "PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS",
+        "PROVIDER",
+        "MODULE",
+        "FUNCTION",
+        "NAME",
+        "ADDRESS",
+        "OFFSET",
+        "SEMAPHORE",
+        "ARGS",
     ]
     rows = result.stdout.splitlines()[2:]
     assert len(rows) == len(probes(SAMPLE))
@@ -62,20 +69,38 @@ def test_json_contract() -> None:
     for key in ("path", "format", "machine", "bits", "endian", "elf_type", "error", "probes"):
         assert key in entry
     assert (entry["format"], entry["machine"], entry["bits"], entry["endian"]) == (
-        "elf", "x86_64", 64, "little",
+        "elf",
+        "x86_64",
+        64,
+        "little",
     )
     assert entry["error"] is None
     sites = probes(SAMPLE)
     assert len(entry["probes"]) == len(sites)
     for site_json, site in zip(entry["probes"], sites, strict=True):
         for key in (
-            "provider", "name", "note", "address", "file_offset", "semaphore_address",
-            "semaphore_file_offset", "function", "args_raw", "args",
+            "provider",
+            "name",
+            "note",
+            "address",
+            "file_offset",
+            "semaphore_address",
+            "semaphore_file_offset",
+            "function",
+            "args_raw",
+            "args",
         ):
             assert key in site_json
-        assert site_json["note"] == {
-            "pc": site.note.pc, "base": site.note.base, "semaphore": site.note.semaphore,
-        } if site.note else None
+        assert (
+            site_json["note"]
+            == {
+                "pc": site.note.pc,
+                "base": site.note.base,
+                "semaphore": site.note.semaphore,
+            }
+            if site.note
+            else None
+        )
         assert site_json["file_offset"] == site.file_offset
         assert [a["raw"] for a in site_json["args"]] == [a.raw for a in site.args]
         for arg in site_json["args"]:

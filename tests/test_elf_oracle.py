@@ -103,9 +103,7 @@ def test_sites_against_pyelftools(binary: Path) -> None:
                 assert site.semaphore_address is None
             # Every function symbol that contains the site and starts closest below it.
             i = bisect.bisect_right(starts, site.address)
-            candidates = [
-                f for f in functions[:i] if f[0] <= site.address < f[0] + f[1]
-            ]
+            candidates = [f for f in functions[:i] if f[0] <= site.address < f[0] + f[1]]
             if not candidates:
                 assert site.function is None
                 continue

@@ -20,27 +20,42 @@ from .conftest import corpus_binaries, fixture_binaries
         ("-4@[sp, 36]", [Argument("-4@[sp, 36]", 4, True, False, "[sp, 36]")]),
         # i386 PIC globals carry a second '@'.
         ("-4@g@GOTOFF(%ebx)", [Argument("-4@g@GOTOFF(%ebx)", 4, True, False, "g@GOTOFF(%ebx)")]),
-        ("8f@%xmm0 -8f@8(%rsp)", [
-            Argument("8f@%xmm0", 8, False, True, "%xmm0"),
-            Argument("-8f@8(%rsp)", 8, True, True, "8(%rsp)"),
-        ]),
+        (
+            "8f@%xmm0 -8f@8(%rsp)",
+            [
+                Argument("8f@%xmm0", 8, False, True, "%xmm0"),
+                Argument("-8f@8(%rsp)", 8, True, True, "8(%rsp)"),
+            ],
+        ),
         # Sizeless (hand-written or pre-v3 notes).
-        ("%eax 4(%rsi)", [
-            Argument("%eax", None, None, False, "%eax"),
-            Argument("4(%rsi)", None, None, False, "4(%rsi)"),
-        ]),
-        ("-4@[r0, r4, lsl #2] 4@#42", [
-            Argument("-4@[r0, r4, lsl #2]", 4, True, False, "[r0, r4, lsl #2]"),
-            Argument("4@#42", 4, False, False, "#42"),
-        ]),
-        ("8@$r23,-80 -4@$r4", [
-            Argument("8@$r23,-80", 8, False, False, "$r23,-80"),
-            Argument("-4@$r4", 4, True, False, "$r4"),
-        ]),
-        ("8@9,8 -4@i42", [
-            Argument("8@9,8", 8, False, False, "9,8"),
-            Argument("-4@i42", 4, True, False, "i42"),
-        ]),
+        (
+            "%eax 4(%rsi)",
+            [
+                Argument("%eax", None, None, False, "%eax"),
+                Argument("4(%rsi)", None, None, False, "4(%rsi)"),
+            ],
+        ),
+        (
+            "-4@[r0, r4, lsl #2] 4@#42",
+            [
+                Argument("-4@[r0, r4, lsl #2]", 4, True, False, "[r0, r4, lsl #2]"),
+                Argument("4@#42", 4, False, False, "#42"),
+            ],
+        ),
+        (
+            "8@$r23,-80 -4@$r4",
+            [
+                Argument("8@$r23,-80", 8, False, False, "$r23,-80"),
+                Argument("-4@$r4", 4, True, False, "$r4"),
+            ],
+        ),
+        (
+            "8@9,8 -4@i42",
+            [
+                Argument("8@9,8", 8, False, False, "9,8"),
+                Argument("-4@i42", 4, True, False, "i42"),
+            ],
+        ),
         ("16@%xmm1", [Argument("16@%xmm1", 16, False, False, "%xmm1")]),
     ],
 )
