@@ -467,3 +467,35 @@ def make_fat(thin: list[bytes], kind: str = "32", align: int = 14) -> bytes:
         out += bytes(at - len(out))
         out += data
     return bytes(out)
+
+
+# -- a small synthetic program, shared by the Mach-O tests and the fuzz seeds ----------
+
+# push/mov prologue, the x86 probe patch, the is-enabled patch, epilogue.
+X86_CODE = bytes.fromhex("55 4889e5 900f1f4000 33c0909090 5dc3") + b"\x90" * 16
+# stp, nop (probe), mov x0, #0 (is-enabled), ldp, ret.
+ARM_CODE = bytes.fromhex("fd7bbfa9 1f2003d5 000080d2 fd7bc1a8 c0035fd6")
+
+
+def x86_demo_dof(text: int, dof_address: int) -> bytes:
+    """DOF for X86_CODE: the probe patch at text+4, is-enabled at text+9 (both stored +1)."""
+    probe = Probe(
+        "myfunc",
+        "fire",
+        ["int", "char *"],
+        offsets=[(text + 5 - dof_address) & 0xFFFFFFFF],
+        enabled=[(text + 10 - dof_address) & 0xFFFFFFFF],
+    )
+    return write_dof([Provider("demo", [probe])])
+
+
+def arm64_demo_dof(text: int, dof_address: int, nargs: int = 9) -> bytes:
+    """DOF for ARM_CODE: the probe at text+4, is-enabled at text+8 (arm64 stores them as is)."""
+    probe = Probe(
+        "myfunc",
+        "fire",
+        ["int"] * nargs,
+        offsets=[(text + 4 - dof_address) & 0xFFFFFFFF],
+        enabled=[(text + 8 - dof_address) & 0xFFFFFFFF],
+    )
+    return write_dof([Provider("demo", [probe])])

@@ -19,15 +19,19 @@ from usdtscan.errors import MalformedFileError, NotObjectFileError
 
 from .conftest import FIXTURES
 from .dofwriter import (
+    ARM_CODE,
     CPU_ARM64,
     CPU_I386,
     CPU_X86_64,
+    X86_CODE,
     MachFunction,
     Probe,
     Provider,
+    arm64_demo_dof,
     make_fat,
     write_dof,
     write_macho,
+    x86_demo_dof,
 )
 
 MACHO_CACHE = Path(os.environ.get("USDTSCAN_MACHO", Path.home() / ".cache" / "usdtscan-macho"))
@@ -163,31 +167,13 @@ def test_real_universal2_without_dof() -> None:
 
 # -- synthetic files -----------------------------------------------------------
 
-X86_CODE = bytes.fromhex("55 4889e5 900f1f4000 33c0909090 5dc3") + b"\x90" * 16
-ARM_CODE = bytes.fromhex("fd7bbfa9 1f2003d5 000080d2 fd7bc1a8 c0035fd6")
-
 
 def _x86_dof(text: int, dof_address: int) -> bytes:
-    # Sites: probe patch at text+4, is-enabled patch at text+9 (both stored +1).
-    probe = Probe(
-        "myfunc",
-        "fire",
-        ["int", "char *"],
-        offsets=[(text + 5 - dof_address) & 0xFFFFFFFF],
-        enabled=[(text + 10 - dof_address) & 0xFFFFFFFF],
-    )
-    return write_dof([Provider("demo", [probe])])
+    return x86_demo_dof(text, dof_address)
 
 
 def _arm_dof(text: int, dof_address: int) -> bytes:
-    probe = Probe(
-        "myfunc",
-        "fire",
-        ["int"] * 9,
-        offsets=[(text + 4 - dof_address) & 0xFFFFFFFF],
-        enabled=[(text + 8 - dof_address) & 0xFFFFFFFF],
-    )
-    return write_dof([Provider("demo", [probe])])
+    return arm64_demo_dof(text, dof_address)
 
 
 def _write(tmp_path: Path, name: str, image: bytes) -> Path:

@@ -15,15 +15,19 @@ from usdtscan.model import ScannedFile
 from usdtscan.scan import scan_data
 
 from ..dofwriter import (
+    ARM_CODE,
     CPU_ARM64,
+    X86_CODE,
     ElfFunction,
     MachFunction,
     Probe,
     Provider,
+    arm64_demo_dof,
     make_fat,
     write_dof,
     write_elf,
     write_macho,
+    x86_demo_dof,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,30 +48,13 @@ ELF_SEEDS = [
 ]
 DOF_SEEDS = sorted((REPO / "fixtures" / "macho").glob("*.dof"))
 
-X86_CODE = bytes.fromhex("55 4889e5 900f1f4000 33c0909090 5dc3") + b"\x90" * 16
-ARM_CODE = bytes.fromhex("fd7bbfa9 1f2003d5 000080d2 fd7bc1a8 c0035fd6")
-
 
 def _x86_dof(text: int, dof_address: int) -> bytes:
-    probe = Probe(
-        "myfunc",
-        "fire",
-        ["int", "char *"],
-        offsets=[(text + 5 - dof_address) & 0xFFFFFFFF],
-        enabled=[(text + 10 - dof_address) & 0xFFFFFFFF],
-    )
-    return write_dof([Provider("demo", [probe])])
+    return x86_demo_dof(text, dof_address)
 
 
 def _arm_dof(text: int, dof_address: int) -> bytes:
-    probe = Probe(
-        "myfunc",
-        "fire",
-        ["int"] * 3,
-        offsets=[(text + 4 - dof_address) & 0xFFFFFFFF],
-        enabled=[(text + 8 - dof_address) & 0xFFFFFFFF],
-    )
-    return write_dof([Provider("demo", [probe])])
+    return arm64_demo_dof(text, dof_address, nargs=3)
 
 
 def macho_seeds() -> list[bytes]:
