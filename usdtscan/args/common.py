@@ -42,6 +42,21 @@ def lookup(table: RegisterTable, name: str) -> Register | None:
     return None if spec is None else spec.register(name.lower())
 
 
+def prefixed_register(
+    text: str, table: RegisterTable, operand: str, arch: str, prefix: str
+) -> Register | Unparsed:
+    """A register spelled ``PREFIX NAME`` (``%r2`` on s390, ``$sp`` on MIPS and LoongArch)."""
+    text = text.strip()
+    if not text.startswith(prefix):
+        return Unparsed(
+            operand, f"{text!r} is not a register ({arch} registers start with {prefix})"
+        )
+    found = lookup(table, text[len(prefix) :])
+    if found is None:
+        return Unparsed(operand, f"unknown {arch} register {text}")
+    return found
+
+
 # GAS integers: decimal, 0x hex, 0b binary, and a leading 0 is octal.
 _INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|[0-9]+)")
 

@@ -9,7 +9,7 @@ GCC prints a memory operand without brackets as ``BASE,OFFSET``:
 
 from __future__ import annotations
 
-from .common import RegisterSpec, RegisterTable, clean, lookup, parse_int
+from .common import RegisterSpec, RegisterTable, clean, parse_int, prefixed_register
 from .location import Constant, Location, Memory, Register, Unparsed
 
 ABI = [
@@ -73,13 +73,7 @@ def register_table(bits: int) -> RegisterTable:
 
 
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
-    text = text.strip()
-    if not text.startswith("$"):
-        return Unparsed(operand, f"{text!r} is not a register (LoongArch registers start with $)")
-    found = lookup(register_table(bits), text[1:])
-    if found is None:
-        return Unparsed(operand, f"unknown LoongArch register {text}")
-    return found
+    return prefixed_register(text, register_table(bits), operand, "LoongArch", "$")
 
 
 def parse(operand: str, bits: int) -> Location:

@@ -15,9 +15,9 @@ from .common import (
     RegisterSpec,
     RegisterTable,
     clean,
-    lookup,
     parse_base_memory,
     parse_int,
+    prefixed_register,
     render_base_memory,
 )
 from .location import Constant, Location, Memory, Register, Unparsed
@@ -117,13 +117,7 @@ def register_table(bits: int) -> RegisterTable:
 
 
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
-    text = text.strip()
-    if not text.startswith("$"):
-        return Unparsed(operand, f"{text!r} is not a register (MIPS registers start with $)")
-    found = lookup(register_table(bits), text[1:])
-    if found is None:
-        return Unparsed(operand, f"unknown MIPS register {text}")
-    return found
+    return prefixed_register(text, register_table(bits), operand, "MIPS", "$")
 
 
 def parse(operand: str, bits: int) -> Location:

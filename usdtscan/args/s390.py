@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import re
 
-from .common import RegisterSpec, RegisterTable, clean, lookup, parse_displacement, parse_int
+from .common import (
+    RegisterSpec,
+    RegisterTable,
+    clean,
+    parse_displacement,
+    parse_int,
+    prefixed_register,
+)
 from .location import Constant, Location, Memory, Register, Unparsed
 
 
@@ -35,13 +42,7 @@ def register_table(bits: int) -> RegisterTable:
 
 
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
-    text = text.strip()
-    if not text.startswith("%"):
-        return Unparsed(operand, f"{text!r} is not a register (s390 registers start with %)")
-    found = lookup(register_table(bits), text[1:])
-    if found is None:
-        return Unparsed(operand, f"unknown s390 register {text}")
-    return found
+    return prefixed_register(text, register_table(bits), operand, "s390", "%")
 
 
 def parse(operand: str, bits: int) -> Location:
