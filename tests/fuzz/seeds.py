@@ -11,8 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from usdtscan.dof import decode, is_dof
+from usdtscan.errors import UsdtscanError
 from usdtscan.model import ScannedFile
-from usdtscan.scan import scan_data
+from usdtscan.render import json as json_render
+from usdtscan.render import readelf as readelf_render
+from usdtscan.render import text as text_render
+from usdtscan.scan import scan, scan_data
 
 from ..dofwriter import (
     ARM_CODE,
@@ -87,3 +91,18 @@ def scan_bytes(data: bytes, path: str = "fuzz") -> ScannedFile:
         decode(data, path)
         return ScannedFile(path)
     return scan_data(path, data, debug_dirs=None)
+
+
+def scan_written(directory: Path, data: bytes) -> None:
+    """Write ``data`` to a file, scan it: either a clean UsdtscanError naming
+    the file, or a result that renders in every output format."""
+    path = directory / "f"
+    path.write_bytes(data)
+    try:
+        scanned = scan(path, debug_dirs=None)
+    except UsdtscanError as exc:
+        assert str(exc).startswith(f"{path}: ")
+        return
+    json_render.render([scanned])
+    text_render.render([scanned], verbose=True)
+    readelf_render.render([scanned])

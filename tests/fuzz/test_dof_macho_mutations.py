@@ -20,11 +20,9 @@ from hypothesis import strategies as st
 
 from usdtscan import UsdtscanError
 from usdtscan.dof import decode
-from usdtscan.render import json as json_render
-from usdtscan.render import text
 from usdtscan.scan import scan
 
-from .seeds import DOF_SEEDS, macho_seeds, sunw_dof_seed
+from .seeds import DOF_SEEDS, macho_seeds, scan_written, sunw_dof_seed
 
 EXAMPLES = int(os.environ.get("USDTSCAN_FUZZ_EXAMPLES", "200"))
 SETTINGS = settings(
@@ -91,15 +89,7 @@ def mutated_macho(draw: st.DrawFn) -> bytes:
 
 
 def _scan_file(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
-    path = tmp_path_factory.mktemp("m") / "f"
-    path.write_bytes(data)
-    try:
-        scanned = scan(path, debug_dirs=None)
-    except UsdtscanError as exc:
-        assert str(exc).startswith(f"{path}: ")
-        return
-    json_render.render([scanned])
-    text.render([scanned], verbose=True)
+    scan_written(tmp_path_factory.mktemp("m"), data)
 
 
 @SETTINGS
