@@ -163,10 +163,9 @@ def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, fo
         entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
         entry.runtime = [entry.runtime[i] for i in kept]
     if form == "json":
-        sys.stdout.write(process_render.render_json(result))
+        write_stdout(process_render.render_json(result))
     else:
-        sys.stdout.write(process_render.render_text(result))
-    sys.stdout.flush()
+        write_stdout(process_render.render_text(result))
     return status
 
 
@@ -232,13 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = text_renderer.render(shown, verbose=options.verbose, disassemble=options.disassemble)
         if not options.paths:
             text += _running_interpreter_report()
+    write_stdout(text)
+    return status
+
+
+def write_stdout(text: str) -> None:
+    """Write the output; ``usdtscan ... | head`` closing early is not an error of ours."""
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        # `usdtscan ... | head` closing early is not an error of ours.
         import os
 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return status

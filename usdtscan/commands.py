@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cpython
+from .cli import write_stdout
 from .cpython import Interpreter, MarkerReport
+from .render.text import hex_or_dash, plural
 from .scan import scan_or_error
 
 EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
@@ -217,16 +219,8 @@ def run_check(argv: Sequence[str]) -> int:
         text = json.dumps(check_json(results), indent=2) + "\n"
     else:
         text = "\n".join(render_check(result) for result in results)
-    _write(text)
+    write_stdout(text)
     return max(result.status for result in results)
-
-
-def _hex(value: int | None) -> str:
-    return "-" if value is None else f"{value:#x}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def describe_interpreter(interpreter: Interpreter) -> list[str]:
@@ -261,7 +255,7 @@ def _site_line(check: cpython.SiteCheck, show_file: bool) -> str:
     if check.notes:
         verdict += " (" + "; ".join(check.notes) + ")"
     arguments = site.args_raw or "(no arguments)"
-    return f"      site {_hex(site.address)}{where}: {arguments}  {verdict}"
+    return f"      site {hex_or_dash(site.address)}{where}: {arguments}  {verdict}"
 
 
 def render_check(result: CheckResult) -> str:
@@ -280,8 +274,8 @@ def render_check(result: CheckResult) -> str:
     for report in result.reports:
         head = f"  {report.state:<18}  {report.probe_id:<{width}}"
         if report.sites:
-            semaphores = ", ".join(_hex(s) for s in report.semaphores) or "none"
-            head += f"  {_plural(len(report.sites), 'site')}, semaphore {semaphores}"
+            semaphores = ", ".join(hex_or_dash(s) for s in report.semaphores) or "none"
+            head += f"  {plural(len(report.sites), 'site')}, semaphore {semaphores}"
         elif report.spec is not None and not report.expected:
             why = report.caveats[0] if report.caveats else ""
             head += f"  not in {_version_text(interpreter)}" + (f": {why}" if why else "")
@@ -306,7 +300,7 @@ def verdict(result: CheckResult) -> str:
     if not failures:
         expected = [r for r in result.reports if r.expected]
         if result.interpreter is None:
-            return f"OK: {_plural(len(expected), 'required probe')} present"
+            return f"OK: {plural(len(expected), 'required probe')} present"
         version = _version_text(result.interpreter)
         return (
             f"OK: all {len(expected)} markers expected in {version} are present "
@@ -431,17 +425,8 @@ def run_script(argv: Sequence[str]) -> int:
     except (ValueError, UsdtscanError) as exc:
         print(f"usdtscan: {exc}", file=sys.stderr)
         return EXIT_TROUBLE
-    _write(text)
+    write_stdout(text)
     return EXIT_OK
-
-
-def _write(text: str) -> None:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 SUBCOMMANDS = {"check": run_check, "script": run_script}

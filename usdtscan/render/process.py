@@ -14,11 +14,7 @@ from typing import Any
 from .. import __version__
 from ..process import MappedFile, Mapping, ProcessScan
 from .json import file_to_json
-from .text import describe_file
-
-
-def _hex(value: int | None) -> str:
-    return "-" if value is None else f"{value:#x}"
+from .text import describe_file, hex_or_dash
 
 
 def mapping_to_json(mapping: Mapping) -> dict[str, Any]:
@@ -59,7 +55,7 @@ def render_text(result: ProcessScan) -> str:
     for entry in result.files:
         if not entry.scanned.sites:
             continue
-        lines.append(f"{describe_file(entry.scanned)}, load bias {_hex(entry.load_bias)}")
+        lines.append(f"{describe_file(entry.scanned)}, load bias {hex_or_dash(entry.load_bias)}")
         rows = [["PROVIDER", "NAME", "RUNTIME ADDRESS", "OFFSET", "SEMAPHORE", "VALUE"]]
         for site, runtime in zip(entry.scanned.sites, entry.runtime, strict=True):
             value = runtime.semaphore_value
@@ -67,9 +63,9 @@ def render_text(result: ProcessScan) -> str:
                 [
                     site.provider,
                     site.name,
-                    _hex(runtime.address),
-                    _hex(site.file_offset),
-                    _hex(runtime.semaphore_address),
+                    hex_or_dash(runtime.address),
+                    hex_or_dash(site.file_offset),
+                    hex_or_dash(runtime.semaphore_address),
                     "-" if value is None else f"{value}{' (enabled)' if value else ''}",
                 ]
             )

@@ -10,11 +10,12 @@ from ..model import Argument, ScannedFile, Site, group_sites
 _COLUMNS = ("PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS")
 
 
-def _hex(value: int | None) -> str:
+def hex_or_dash(value: int | None) -> str:
+    """An address in hex, or ``-`` where it does not apply."""
     return "-" if value is None else f"{value:#x}"
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
@@ -25,11 +26,11 @@ def describe_file(scanned: ScannedFile) -> str:
         parts.append(f"ELF{scanned.bits} {scanned.endian}-endian {scanned.elf_type}")
     elif scanned.format == "macho":
         if len(scanned.slices) > 1:
-            parts.append(f"Mach-O fat, {_plural(len(scanned.slices), 'slice')}")
+            parts.append(f"Mach-O fat, {plural(len(scanned.slices), 'slice')}")
         else:
             parts.append(f"Mach-O {scanned.bits}-bit {scanned.endian}-endian")
     probes = len({(site.provider, site.name) for site in scanned.sites})
-    parts.append(f"{_plural(probes, 'probe')}, {_plural(len(scanned.sites), 'site')}")
+    parts.append(f"{plural(probes, 'probe')}, {plural(len(scanned.sites), 'site')}")
     return f"{scanned.path}: " + ", ".join(parts)
 
 
@@ -48,9 +49,9 @@ def _site_row(site: Site, module: str) -> list[str]:
         module,
         site.function_name or "-",
         f"{site.name} (is-enabled)" if site.kind == "dof-is-enabled" else site.name,
-        _hex(site.address),
-        _hex(site.file_offset),
-        _hex(site.semaphore_address),
+        hex_or_dash(site.address),
+        hex_or_dash(site.file_offset),
+        hex_or_dash(site.semaphore_address),
         site.args_raw,
     ]
 
@@ -66,20 +67,19 @@ def _argument_detail(number: int, argument: Argument) -> str:
 
 def _site_detail(number: int, site: Site) -> list[str]:
     where = f"in {site.function}" if site.function else "in no known function"
-    lines = [
-        f"    site {number}: {_hex(site.address)}, file offset {_hex(site.file_offset)}, {where}"
-    ]
+    address, offset = hex_or_dash(site.address), hex_or_dash(site.file_offset)
+    lines = [f"    site {number}: {address}, file offset {offset}, {where}"]
     if site.note is not None:
         note = site.note
         lines.append(
             f"      note: pc {note.pc:#x}, base {note.base:#x}, semaphore {note.semaphore:#x}"
             f" (base adjustment: {site.base_adjustment}; in {site.section}"
-            f" at file offset {_hex(site.note_offset)})"
+            f" at file offset {hex_or_dash(site.note_offset)})"
         )
     if site.semaphore_address is not None:
         lines.append(
             f"      semaphore: {site.semaphore_address:#x},"
-            f" file offset {_hex(site.semaphore_file_offset)}"
+            f" file offset {hex_or_dash(site.semaphore_file_offset)}"
         )
     if site.dof is not None:
         lines.extend(_dof_detail(site))
@@ -96,8 +96,8 @@ def _dof_detail(site: Site) -> list[str]:
     check = {True: "verified", False: "NOT the patched pattern", None: "not checked"}
     lines = [
         f"      dof: {site.kind}, stored offset {info.offset:#x}, traced pc"
-        f" {_hex(site.traced_pc)}, in {info.section} (record at file offset"
-        f" {_hex(site.note_offset)})",
+        f" {hex_or_dash(site.traced_pc)}, in {info.section} (record at file offset"
+        f" {hex_or_dash(site.note_offset)})",
         f"      instruction: {info.instruction or '-'} ({check[info.verified]})",
     ]
     if info.translated_types != info.native_types or info.argmap != tuple(range(len(info.argmap))):
@@ -132,7 +132,7 @@ def render_file(scanned: ScannedFile, verbose: bool = False, disassemble: bool =
         lines.extend("  " + line for line in _table(rows))
     if verbose:
         for probe in probes:
-            sites = _plural(len(probe.sites), "site")
+            sites = plural(len(probe.sites), "site")
             lines.append("")
             lines.append(f"  {probe.probe_id} ({sites}, args: {probe.sites[0].args_raw or '-'})")
             for number, site in enumerate(probe.sites, 1):
