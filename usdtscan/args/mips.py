@@ -58,40 +58,9 @@ _CAPSTONE = [
     "ra",
 ]
 _O32 = _CAPSTONE
-_N64 = [
-    "zero",
-    "at",
-    "v0",
-    "v1",
-    "a0",
-    "a1",
-    "a2",
-    "a3",
-    "a4",
-    "a5",
-    "a6",
-    "a7",
-    "t0",
-    "t1",
-    "t2",
-    "t3",
-    "s0",
-    "s1",
-    "s2",
-    "s3",
-    "s4",
-    "s5",
-    "s6",
-    "s7",
-    "t8",
-    "t9",
-    "k0",
-    "k1",
-    "gp",
-    "sp",
-    "fp",
-    "ra",
-]
+# n32 and n64 pass eight arguments in registers: $8-$11 are a4-a7 there,
+# and the temporaries t0-t3 move up to $12-$15.
+_N64 = [*_O32[:8], "a4", "a5", "a6", "a7", "t0", "t1", "t2", "t3", *_O32[16:]]
 
 
 def _table(bits: int) -> RegisterTable:
