@@ -381,54 +381,35 @@ def write_macho(
     if dof_for is not None:
         sections.append((dof_section, dof_addr, len(blob), dof_off, 0xF))
     seg_size = dof_off + len(blob)
-    if bits == 64:
-        sect = b"".join(
-            struct.pack(
-                order + "16s16sQQIIIIIIII", n.encode(), b"__TEXT", a, s, o, 0, 0, 0, fl, 0, 0, 0
-            )
-            for n, a, s, o, fl in sections
+    # LC_SEGMENT_64 / LC_SEGMENT: command, header size, and the formats of the
+    # segment and section headers, whose address fields are 8 or 4 bytes.
+    command, header, segment_fmt, section_fmt = {
+        64: (0x19, 72, "II16sQQQQiiII", "16s16sQQIIIIIIII"),
+        32: (0x1, 56, "II16sIIIIiiII", "16s16sIIIIIIIII"),
+    }[bits]
+    # 64-bit section headers end in three reserved words, 32-bit ones in two.
+    reserved = (0, 0, 0) if bits == 64 else (0, 0)
+    sect = b"".join(
+        struct.pack(order + section_fmt, n.encode(), b"__TEXT", a, s, o, 0, 0, 0, fl, *reserved)
+        for n, a, s, o, fl in sections
+    )
+    segment = (
+        struct.pack(
+            order + segment_fmt,
+            command,
+            header + len(sect),
+            b"__TEXT",
+            base,
+            seg_size,
+            0,
+            seg_size,
+            5,
+            5,
+            len(sections),
+            0,
         )
-        segment = (
-            struct.pack(
-                order + "II16sQQQQiiII",
-                0x19,
-                72 + len(sect),
-                b"__TEXT",
-                base,
-                seg_size,
-                0,
-                seg_size,
-                5,
-                5,
-                len(sections),
-                0,
-            )
-            + sect
-        )
-    else:
-        sect = b"".join(
-            struct.pack(
-                order + "16s16sIIIIIIIII", n.encode(), b"__TEXT", a, s, o, 0, 0, 0, fl, 0, 0
-            )
-            for n, a, s, o, fl in sections
-        )
-        segment = (
-            struct.pack(
-                order + "II16sIIIIiiII",
-                0x1,
-                56 + len(sect),
-                b"__TEXT",
-                base,
-                seg_size,
-                0,
-                seg_size,
-                5,
-                5,
-                len(sections),
-                0,
-            )
-            + sect
-        )
+        + sect
+    )
     symtab = struct.pack(order + "IIIIII", 0x2, 24, sym_off, len(functions), str_off, len(strtab))
     commands = [segment, symtab]
     if unknown_command:
