@@ -11,7 +11,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS=(
-    systemtap-sdt-dev binutils binutils-multiarch gcc make python3
+    systemtap-sdt-dev binutils binutils-multiarch gcc make python3 python3-venv
     # i386: gcc-multilib conflicts with the Debian cross compilers in
     # bookworm (gcc-12-multilib vs gcc-12-*-linux-gnu), so use the i686 cross
     # compiler instead; libc6-i386 provides /lib/ld-linux.so.2 so that the

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 checkout (this is what .ci/run runs).
 #
-# As root it first installs what the tests need from Debian (binutils for the
-# readelf oracle, the cross toolchains, qemu-user and gdb-multiarch) and
-# fetches the real-binary corpus from ../shared/corpus into
-# ${USDTSCAN_CORPUS:-~/.cache/usdtscan-corpus} and the macOS binaries from
-# ../shared/macho into ${USDTSCAN_MACHO:-~/.cache/usdtscan-macho}
-# (both idempotent and cached).  Then it
-# makes a virtualenv in .venv with the test, lint and docs extras and runs
+# As root (or through sudo, when not root and sudo exists) it first installs
+# what the tests need from Debian (binutils for the readelf oracle, the cross
+# toolchains, qemu-user and gdb-multiarch) and fetches the real-binary corpus
+# from ../shared/corpus into ${USDTSCAN_CORPUS:-~/.cache/usdtscan-corpus} and
+# the macOS binaries from ../shared/macho into
+# ${USDTSCAN_MACHO:-~/.cache/usdtscan-macho} (both idempotent and cached).
+# Then it makes a virtualenv in .venv with the test, lint and docs extras and runs
 # pytest; arguments are passed to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +15,15 @@ cd "$(dirname "$0")/.."
 corpus=${USDTSCAN_CORPUS:-$HOME/.cache/usdtscan-corpus}
 macho=${USDTSCAN_MACHO:-$HOME/.cache/usdtscan-macho}
 log=${TMPDIR:-/tmp}
-if [ "$(id -u)" = 0 ]; then
-    bash scripts/install-toolchains.sh
+# Containers run as root and have no sudo; a developer's machine has sudo.
+as_root=()
+if [ "$(id -u)" != 0 ] && command -v sudo > /dev/null; then
+    as_root=(sudo)
+fi
+if [ "$(id -u)" = 0 ] || [ "${#as_root[@]}" -gt 0 ]; then
+    "${as_root[@]}" bash scripts/install-toolchains.sh
     if [ -f ../shared/corpus/fetch ]; then
-        bash ../shared/corpus/fetch "$corpus" > "$log/usdtscan-corpus-fetch.log" 2>&1 \
+        "${as_root[@]}" bash ../shared/corpus/fetch "$corpus" > "$log/usdtscan-corpus-fetch.log" 2>&1 \
             || echo "test.sh: corpus fetch reported errors (see $log/usdtscan-corpus-fetch.log)"
         tail -1 "$log/usdtscan-corpus-fetch.log" || true
         # The fetch keeps an oracle that is newer than its binary, but a
@@ -31,12 +36,12 @@ if [ "$(id -u)" = 0 ]; then
             [ -f "$binary" ] || continue
             if ! readelf -n "$binary" 2>&1 | cmp -s - "$oracle"; then
                 echo "test.sh: stale oracle rewritten: $oracle"
-                readelf -n "$binary" > "$oracle" 2>&1 || true
+                "${as_root[@]}" sh -c 'readelf -n "$1" > "$2" 2>&1' sh "$binary" "$oracle" || true
             fi
         done
     fi
 else
-    echo "test.sh: not root, so no apt installs and no corpus fetch; those tiers may skip"
+    echo "test.sh: not root and no sudo, so no apt installs and no corpus fetch; those tiers may skip"
 fi
 # The real macOS binaries with DOF (npm and PyPI downloads; no root needed).
 if [ -f ../shared/macho/fetch ]; then
