@@ -31,6 +31,8 @@ PKGS=(
     qemu-user gdb-multiarch
     # checking the generated CPython scripts (stap -p2, bpftrace -d)
     systemtap bpftrace
+    # tests/test_debuginfod.py: a real debuginfod server and elfutils' client
+    debuginfod
 )
 
 # apt may be locked by another process (e.g. a concurrent 'apt-get update');

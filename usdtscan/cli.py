@@ -78,7 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-debuginfo",
         action="store_true",
-        help="do not look for separate debug files; names come from the file alone",
+        help="do not look for separate debug files (locally or on DEBUGINFOD_URLS "
+        "servers); names come from the file alone",
+    )
+    parser.add_argument(
+        "--build-id",
+        action="append",
+        metavar="HEX",
+        help="also list the probes of the binary with this GNU build ID, fetched from "
+        "the DEBUGINFOD_URLS servers into their shared cache (docs/remote.rst); repeatable",
     )
     parser.add_argument(
         "--arch",
@@ -169,6 +177,24 @@ def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, fo
     return status
 
 
+def _warn(message: str) -> None:
+    print(f"usdtscan: warning: {message}", file=sys.stderr)
+
+
+def _fetch_build_id(text: str) -> tuple[str | None, str]:
+    """``--build-id``: the cached file to scan, or why there is none."""
+    from . import debuginfod
+
+    try:
+        build_id = debuginfod.normalize_build_id(text)
+    except debuginfod.BadBuildIdError as exc:
+        return None, str(exc)
+    client = debuginfod.default_client()
+    if client is None:
+        return None, "DEBUGINFOD_URLS names no debuginfod server"
+    return debuginfod.fetch_object(client, build_id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in ("check", "script"):
@@ -187,8 +213,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
     if options.pid is not None:
         return _main_pid(options.pid, keep, debug_dirs, options.format or "text")
-    paths = options.paths or _default_paths()
+    from . import debuginfod
+
+    debuginfod.set_reporter(_warn)
+    paths = options.paths or ([] if options.build_id else _default_paths())
     status = EXIT_OK
+    for build_id in options.build_id or ():
+        fetched, why = _fetch_build_id(build_id)
+        if fetched is None:
+            print(f"usdtscan: build ID {build_id}: {why}", file=sys.stderr)
+            status = EXIT_TROUBLE
+        else:
+            paths.append(fetched)
     scanned_files: list[ScannedFile] = []
     stats = WalkStats()
     targets = list(expand(paths, options.recursive, stats))
@@ -229,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         shown = [f for f in scanned_files if f.format is not None]
         text = text_renderer.render(shown, verbose=options.verbose, disassemble=options.disassemble)
-        if not options.paths:
+        if not options.paths and not options.build_id:
             text += _running_interpreter_report()
     write_stdout(text)
     return status

@@ -73,30 +73,50 @@ def mapped(path: str) -> Iterator[bytes | mmap.mmap]:
 
 
 def debug_file_functions(
-    path: str, elf: ElfFile, debug_dirs: tuple[str, ...]
+    path: str, elf: ElfFile, debug_dirs: tuple[str, ...], used: list[str] | None = None
 ) -> FunctionIndex | None:
     """Function symbols from the separate debug file of a stripped ``elf``.
 
-    Only a debug file with the same build ID is used (when the file has
-    one): symbols of another build would name the wrong functions.
+    Local debug directories come first, then the debuginfod servers of
+    ``DEBUGINFOD_URLS`` (by build ID only).  Only a debug file with the same
+    build ID is used (when the file has one): symbols of another build would
+    name the wrong functions.  The debug file's path is appended to ``used``,
+    so that symbol operands are resolved from the same file.
     """
     build_id = elf.build_id()
     for candidate in debuginfo.candidates(path, build_id, elf.debuglink(), debug_dirs):
-        try:
-            with mapped(candidate) as data:
-                debug = ElfFile(candidate, data)
-                try:
-                    if build_id is not None and debug.build_id() != build_id:
-                        continue
-                    index = debug.function_index()
-                finally:
-                    debug.release()
-        except UsdtscanError:
-            continue
+        index = _debug_file_index(candidate, build_id)
         if index is not None:
-            index.source = f"{candidate}:{index.source}"
+            if used is not None:
+                used.append(candidate)
             return index
-    return None
+    if build_id is None:
+        return None
+    from . import debuginfod
+
+    client = debuginfod.default_client()
+    fetched = None if client is None else client.fetch(build_id, "debuginfo")
+    index = None if fetched is None else _debug_file_index(fetched, build_id)
+    if index is not None and fetched is not None and used is not None:
+        used.append(fetched)
+    return index
+
+
+def _debug_file_index(candidate: str, build_id: str | None) -> FunctionIndex | None:
+    try:
+        with mapped(candidate) as data:
+            debug = ElfFile(candidate, data)
+            try:
+                if build_id is not None and debug.build_id() != build_id:
+                    return None
+                index = debug.function_index()
+            finally:
+                debug.release()
+    except UsdtscanError:
+        return None
+    if index is not None:
+        index.source = f"{candidate}:{index.source}"
+    return index
 
 
 class FileSymbols:
@@ -108,23 +128,31 @@ class FileSymbols:
     answers None, as an unknown symbol would.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, debug_path: str | None = None) -> None:
         self.path = path
+        self.debug_path = debug_path
         self._index: SymbolIndex | None = None
         self._loaded = False
 
     def _load(self) -> SymbolIndex | None:
+        """The debug file's table (a stripped file has lost its static data
+        symbols, such as glibc's ``mp_``), else the file's own."""
         if not self._loaded:
             self._loaded = True
-            try:
-                with mapped(self.path) as data:
-                    elf = ElfFile(self.path, data)
-                    try:
-                        self._index = elf.symbol_index()
-                    finally:
-                        elf.release()
-            except UsdtscanError:
-                self._index = None
+            for candidate in (self.debug_path, self.path):
+                if candidate is None:
+                    continue
+                try:
+                    with mapped(candidate) as data:
+                        elf = ElfFile(candidate, data)
+                        try:
+                            self._index = elf.symbol_index()
+                        finally:
+                            elf.release()
+                except UsdtscanError:
+                    continue
+                if len(self._index):
+                    break
         return self._index
 
     def address_of(self, name: str) -> int | None:
@@ -158,16 +186,17 @@ def scan_data(
     elf = ElfFile(path, data)
     try:
         dirs = debug_dirs
+        used: list[str] = []
         if dirs is None:
             scan_elf(elf, scanned)
         else:
-            scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs))
+            scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used))
         if any(section.name == ".SUNW_dof" for section in elf.sections):
             from .sunw_dof import scan_sunw_dof
 
             scan_sunw_dof(elf, scanned)
         if scanned.sites:
-            scanned.symbols = FileSymbols(path)
+            scanned.symbols = FileSymbols(path, used[0] if used else None)
     finally:
         elf.release()
     return scanned
