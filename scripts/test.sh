@@ -50,6 +50,6 @@ if [ -f ../shared/macho/fetch ]; then
 fi
 
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint,docs]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint,docs,release]'
 export USDTSCAN_CORPUS="$corpus" USDTSCAN_MACHO="$macho"
 exec .venv/bin/python -m pytest "$@"

@@ -1,12 +1,24 @@
-"""usdtscan: inspect USDT static probes (SystemTap SDT notes) in ELF binaries.
+"""usdtscan: inspect USDT static probes (SystemTap SDT notes, DTrace DOF) in ELF and Mach-O files.
 
 ``usdtscan.probes(path)`` lists the probe sites of one file;
 ``usdtscan.scan(path)`` returns the whole :class:`ScannedFile`, including a
-partial result when the file is damaged.
+partial result when the file is damaged.  docs/api.rst documents every name
+in ``__all__``, which is exactly the public API.
+
+The listing's start-up is as light as Python's own, so only what a listing
+needs is imported here; every other public name (and every submodule, as
+``usdtscan.cpython``) loads on first use.  Names that a submodule also
+carries (``scan``) are bound eagerly: importing ``usdtscan.scan`` later would
+otherwise replace the function with the module.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+# The one place the version lives: pyproject.toml reads it from here
+# (``[tool.setuptools.dynamic]``), and --version, the JSON and the CHANGELOG test use it.
 __version__ = "0.1.0"
 
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
@@ -23,6 +35,9 @@ from .model import (
     group_sites,
 )
 from .scan import probes, scan
+
+# Public names that load on first use: name -> the module that defines it.
+_LAZY: dict[str, str] = {}
 
 __all__ = [
     "Argument",
@@ -43,3 +58,29 @@ __all__ = [
     "probes",
     "scan",
 ]
+
+
+def _submodules() -> list[str]:
+    import pkgutil
+
+    return [info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
+
+
+def __dir__() -> list[str]:
+    """The public API and the submodules: not ``annotations``, ``importlib`` or helpers."""
+    return sorted({*__all__, *_submodules()})
+
+
+if not TYPE_CHECKING:
+    # Hidden from type checkers: a module-level __getattr__ would make them
+    # accept any attribute (``usdtscan.typo``) as Any.
+
+    def __getattr__(name: str) -> object:
+        home = _LAZY.get(name)
+        if home is not None:
+            value = getattr(importlib.import_module(home, __name__), name)
+            globals()[name] = value
+            return value
+        if not name.startswith("_") and name in _submodules():
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
