@@ -66,9 +66,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def build_check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usdtscan check",
-        description="Check that binaries carry the static markers they should (for CI).",
-        epilog="Exit status: 0 all present and right, 1 missing or wrong (named), "
-        "2 unreadable input. With --cpython and no PATH, checks the running interpreter.",
+        description="Check that binaries carry the static markers they should (for CI). "
+        "Without --cpython, lint every probe site (docs/checks.rst).",
+        epilog="Exit status: 0 all present and right (lint: no error finding), 1 missing or "
+        "wrong (named; lint: an error finding), 2 unreadable input. With --cpython and no "
+        "PATH, checks the running interpreter.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument(
@@ -85,6 +87,16 @@ def build_check_parser() -> argparse.ArgumentParser:
         help="require these probes (any provider); repeatable",
     )
     parser.add_argument("--json", action="store_true", help="JSON output")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="ID[,...]",
+        help="lint: drop findings with these IDs (docs/checks.rst); repeatable",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="lint: list every site and its instruction"
+    )
     _common(parser)
     return parser
 
@@ -192,10 +204,10 @@ def run_check(argv: Sequence[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     required = [probe for group in options.require for probe in group]
-    if not options.cpython and not required:
-        parser.print_usage(sys.stderr)
-        print("usdtscan check: nothing to check: give --cpython or --require", file=sys.stderr)
-        return EXIT_TROUBLE
+    if not options.cpython:
+        from .checkrun import run_lint_check
+
+        return run_lint_check(parser, options, required)
     paths = list(options.paths)
     if not paths:
         if not options.cpython:

@@ -50,6 +50,27 @@ _RISCV_LIBBPF_REGS = (
 )
 _PLAIN_DISPLACEMENT = re.compile(r"\s*[-+]?\d*\s*\(")
 
+CONSUMER_LABELS = {
+    "libbpf": "libbpf (and bpftrace >= 0.24)",
+    "bcc": "bcc (and bpftrace < 0.24)",
+    "gdb": "GDB",
+}
+
+
+def supports(tool: str, machine: str, bits: int) -> bool:
+    """Whether ``tool`` reads USDT arguments of this architecture at all.
+
+    A finding about a binary must not restate a tool's missing port: the
+    lint asks this before it reports an argument as unreadable.
+    """
+    if tool == "libbpf":
+        return machine in _LIBBPF_ARCHES and bits == 64
+    if tool == "bcc":
+        return machine in _BCC_ARCHES
+    if tool == "gdb":
+        return machine in _GDB_ARCHES
+    return False
+
 
 def _common(decoded: DecodedArgument, arches: set[str], machine: str, tool: str) -> Verdict | None:
     if machine not in arches:
