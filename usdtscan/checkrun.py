@@ -87,3 +87,58 @@ def run_lint_check(
             )
     write_stdout("\n".join(lines) + "\n")
     return status
+
+
+# -- diff ---------------------------------------------------------------------------------
+
+
+def build_diff_parser() -> argparse.ArgumentParser:
+    from .diff import KINDS
+
+    parser = argparse.ArgumentParser(
+        prog="usdtscan diff",
+        description="Compare the probes of two builds: the release gate (docs/checks.rst).",
+        epilog="Exit status: 0 no breaking change, 1 a probe removed or its arguments "
+        "(count, size, sign) changed and not --allow'ed, 2 a file could not be read.",
+    )
+    parser.add_argument("old", metavar="OLD")
+    parser.add_argument("new", metavar="NEW")
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="[KIND:]PROVIDER:NAME",
+        help=f"accept this change (globs; KIND one of {', '.join(KINDS)}); repeatable",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON output")
+    return parser
+
+
+def run_diff(argv: Sequence[str]) -> int:
+    from .diff import Allowance, diff, parse_allowance
+    from .render.checks import diff_json, render_diff
+
+    parser = build_diff_parser()
+    try:
+        options = parser.parse_intermixed_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    allow: list[Allowance] = []
+    for text in options.allow:
+        try:
+            allow.append(parse_allowance(text))
+        except ValueError as exc:
+            parser.print_usage(sys.stderr)
+            print(f"usdtscan diff: --allow: {exc}", file=sys.stderr)
+            return EXIT_TROUBLE
+    result = diff(options.old, options.new, allow)
+    if result.error is not None:
+        print(f"usdtscan: {result.error}", file=sys.stderr)
+        status = EXIT_TROUBLE
+    else:
+        status = EXIT_FAILED if result.failures else EXIT_OK
+    if options.json:
+        write_stdout(json.dumps(diff_json(result, status), indent=2) + "\n")
+    elif result.error is None:
+        write_stdout(render_diff(result))
+    return status

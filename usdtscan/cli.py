@@ -197,7 +197,7 @@ def _fetch_build_id(text: str) -> tuple[str | None, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] in ("check", "script"):
+    if arguments and arguments[0] in ("check", "script", "diff"):
         from .commands import SUBCOMMANDS
 
         return SUBCOMMANDS[arguments[0]](arguments[1:])

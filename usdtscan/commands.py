@@ -441,4 +441,10 @@ def run_script(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-SUBCOMMANDS = {"check": run_check, "script": run_script}
+def run_diff(argv: Sequence[str]) -> int:
+    from .checkrun import run_diff as run
+
+    return run(argv)
+
+
+SUBCOMMANDS = {"check": run_check, "script": run_script, "diff": run_diff}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..diff import Change, DiffResult
 from ..lint import ERROR, WARNING, Finding, LintResult
 from .text import hex_or_dash, plural
 
@@ -106,3 +107,69 @@ def lint_verdict(result: LintResult) -> str:
     if result.scanned is not None and not result.scanned.sites:
         return f"OK: no probe sites{ignored}"
     return f"OK: no error ({rest})"
+
+
+# -- diff --------------------------------------------------------------------------------
+
+
+def diff_json(result: DiffResult, status: int) -> dict[str, Any]:
+    return {
+        "old": result.old,
+        "new": result.new,
+        "status": status,
+        "ok": status == 0,
+        "error": result.error,
+        "old_probes": result.old_probes,
+        "new_probes": result.new_probes,
+        "summary": dict(Counter(change.kind for change in result.changes)),
+        "changes": [
+            {
+                "kind": change.kind,
+                "probe": change.probe,
+                "old": change.old,
+                "new": change.new,
+                "breaking": change.breaking,
+                "allowed": change.allowed,
+            }
+            for change in result.changes
+        ],
+        "failed": sorted({change.probe for change in result.failures}),
+    }
+
+
+def _change_line(change: Change) -> str:
+    mark = " (allowed)" if change.allowed else ""
+    if change.old is None:
+        detail = change.new or ""
+    elif change.new is None:
+        detail = change.old
+    else:
+        detail = f"{change.old} -> {change.new}"
+    return f"  {change.kind:<9}  {change.probe}: {detail}{mark}"
+
+
+def render_diff(result: DiffResult) -> str:
+    counts = Counter(change.kind for change in result.changes)
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no change"
+    lines = [
+        f"{result.old} ({plural(result.old_probes, 'probe')}) -> "
+        f"{result.new} ({plural(result.new_probes, 'probe')}): {summary}"
+    ]
+    lines += [_change_line(change) for change in result.changes]
+    failures = result.failures
+    if failures:
+        removed = [c.probe for c in failures if c.kind == "removed"]
+        changed = [c.probe for c in failures if c.kind != "removed"]
+        parts = []
+        if removed:
+            parts.append("removed " + ", ".join(removed))
+        if changed:
+            parts.append("arguments changed in " + ", ".join(changed))
+        lines.append("  FAIL: " + "; ".join(parts))
+    else:
+        allowed = sum(1 for c in result.changes if c.allowed)
+        lines.append(
+            "  OK: no probe removed, no argument changed"
+            + (f" ({allowed} allowed)" if allowed else "")
+        )
+    return "\n".join(lines) + "\n"
