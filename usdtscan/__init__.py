@@ -15,6 +15,8 @@ otherwise replace the function with the module.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 # The one place the version lives: pyproject.toml reads it from here
@@ -37,13 +39,27 @@ from .model import (
 from .scan import probes, scan
 
 # Public names that load on first use: name -> the module that defines it.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "CPythonCheck": ".cpython_check",
+    "MarkerFile": ".cpython_check",
+    "MarkerReport": ".cpython",
+    "MarkerSite": ".cpython",
+    "check_cpython": ".cpython_check",
+}
+
+if TYPE_CHECKING:
+    from .cpython import MarkerReport, MarkerSite
+    from .cpython_check import CPythonCheck, MarkerFile, check_cpython
 
 __all__ = [
     "Argument",
+    "CPythonCheck",
     "DofInfo",
     "FileAccessError",
     "MalformedFileError",
+    "MarkerFile",
+    "MarkerReport",
+    "MarkerSite",
     "NotObjectFileError",
     "NoteValues",
     "OtherNote",
@@ -54,6 +70,7 @@ __all__ = [
     "Stability",
     "UsdtscanError",
     "__version__",
+    "check_cpython",
     "group_sites",
     "probes",
     "scan",
@@ -84,3 +101,21 @@ if not TYPE_CHECKING:
         if not name.startswith("_") and name in _submodules():
             return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping its public names when a submodule has the same one.
+
+    Importing ``usdtscan.lint`` binds the module as the package's ``lint``
+    attribute; a public function of that name must stay what
+    ``usdtscan.lint`` means, so such a binding is dropped (the module is
+    still in ``sys.modules`` and ``import usdtscan.lint`` still works).
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in __all__ and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -20,12 +20,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import cpython
+from . import cpython, cpython_check
 from .cli import write_stdout
 from .cpython import Interpreter, MarkerReport
+from .cpython_check import CPythonCheck
 from .render.text import hex_or_dash, plural
 from .scan import scan_or_error
 
@@ -131,27 +131,6 @@ def build_script_parser() -> argparse.ArgumentParser:
 # -- check ------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class CheckResult:
-    """The check of one PATH: the reports, or the error that prevented them."""
-
-    path: str
-    interpreter: Interpreter | None = None
-    reports: list[MarkerReport] = field(default_factory=list)
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def failures(self) -> list[MarkerReport]:
-        return [report for report in self.reports if report.failed]
-
-    @property
-    def status(self) -> int:
-        if self.error is not None:
-            return EXIT_TROUBLE
-        return EXIT_FAILED if self.failures else EXIT_OK
-
-
 def check_path(
     path: str,
     *,
@@ -159,8 +138,8 @@ def check_path(
     required: Sequence[str],
     python_version: cpython.Version | None,
     sysroot: str,
-) -> CheckResult:
-    result = CheckResult(path)
+) -> CPythonCheck:
+    result = CPythonCheck(path)
     if not check_cpython:
         scanned = scan_or_error(path)
         if scanned.error is not None and not scanned.sites:
@@ -168,33 +147,7 @@ def check_path(
             return result
         result.reports = cpython.require([(path, s) for s in scanned.sites], required)
         return result
-    interpreter = cpython.open_interpreter(path, python_version=python_version, sysroot=sysroot)
-    result.interpreter = interpreter
-    if interpreter.error is not None:
-        result.error = interpreter.error
-        return result
-    detection = interpreter.detection
-    if not detection.is_cpython and python_version is None:
-        result.error = (
-            "not a CPython executable or library (no Py_Initialize, no libpython "
-            "needed); pass --python-version X.Y to check it anyway"
-        )
-        return result
-    if interpreter.version is None:
-        result.error = "cannot tell the CPython version; pass --python-version X.Y"
-        return result
-    if interpreter.version < cpython.OLDEST_WITH_MARKERS:
-        result.notes.append("CPython gained --with-dtrace in 3.6: no marker is expected")
-    if interpreter.version > cpython.NEWEST_KNOWN:
-        newest = cpython.NEWEST_KNOWN
-        result.notes.append(
-            f"newer than the catalogue ({newest[0]}.{newest[1]}): checked against its last row"
-        )
-    pointer_size = (interpreter.parts[0].scanned.bits or 64) // 8
-    sites = interpreter.sites()
-    result.reports = cpython.evaluate(sites, interpreter.version, pointer_size)
-    result.reports += cpython.require(sites, required)
-    return result
+    return cpython_check.check_cpython(path, python_version, require=required, sysroot=sysroot)
 
 
 def run_check(argv: Sequence[str]) -> int:
@@ -258,7 +211,7 @@ def describe_interpreter(interpreter: Interpreter) -> list[str]:
     return lines
 
 
-def _site_line(check: cpython.SiteCheck, show_file: bool) -> str:
+def _site_line(check: cpython.MarkerSite, show_file: bool) -> str:
     site = check.site
     where = f" in {site.function_name}" if site.function_name else ""
     if show_file:
@@ -270,7 +223,7 @@ def _site_line(check: cpython.SiteCheck, show_file: bool) -> str:
     return f"      site {hex_or_dash(site.address)}{where}: {arguments}  {verdict}"
 
 
-def render_check(result: CheckResult) -> str:
+def render_check(result: CPythonCheck) -> str:
     lines: list[str] = []
     interpreter = result.interpreter
     if interpreter is not None and result.error is None:
@@ -307,7 +260,7 @@ def _version_text(interpreter: Interpreter | None) -> str:
     return f"{interpreter.version[0]}.{interpreter.version[1]}"
 
 
-def verdict(result: CheckResult) -> str:
+def verdict(result: CPythonCheck) -> str:
     failures = result.failures
     if not failures:
         expected = [r for r in result.reports if r.expected]
@@ -328,7 +281,7 @@ def verdict(result: CheckResult) -> str:
     return "FAIL: " + "; ".join(parts)
 
 
-def check_json(results: Sequence[CheckResult]) -> dict[str, Any]:
+def check_json(results: Sequence[CPythonCheck]) -> dict[str, Any]:
     return {
         "ok": all(result.status == EXIT_OK for result in results),
         "status": max((result.status for result in results), default=EXIT_OK),
@@ -336,7 +289,7 @@ def check_json(results: Sequence[CheckResult]) -> dict[str, Any]:
     }
 
 
-def _result_json(result: CheckResult) -> dict[str, Any]:
+def _result_json(result: CPythonCheck) -> dict[str, Any]:
     out: dict[str, Any] = {"path": result.path, "status": result.status, "error": result.error}
     interpreter = result.interpreter
     if interpreter is not None:
@@ -364,6 +317,18 @@ def _result_json(result: CheckResult) -> dict[str, Any]:
     out["notes"] = result.notes
     out["markers"] = [_report_json(report) for report in result.reports]
     out["failed"] = [report.probe_id for report in result.failures]
+    out["missing"] = result.missing
+    where = result.where
+    out["where"] = (
+        None
+        if where is None
+        else {
+            "kind": where.kind,
+            "path": where.path,
+            "found_by": where.found_by,
+            "tried": list(where.tried),
+        }
+    )
     return out
 
 

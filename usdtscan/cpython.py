@@ -447,7 +447,7 @@ UNKNOWN = "unknown"
 
 
 @dataclass(slots=True)
-class SiteCheck:
+class MarkerSite:
     """One site of a marker, with what is wrong with its arguments (empty: right)."""
 
     file: str
@@ -458,12 +458,15 @@ class SiteCheck:
 
 @dataclass(slots=True)
 class MarkerReport:
+    """The verdict on one marker (or ``--require``\\d probe): its ``state``, its
+    sites, and the caveats of this marker on this version."""
+
     provider: str
     name: str
     state: str
     expected: bool
     spec: MarkerSpec | None = None
-    sites: list[SiteCheck] = field(default_factory=list)
+    sites: list[MarkerSite] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
 
     @property
@@ -503,8 +506,8 @@ def expected_shape(spec: ArgSpec, pointer_size: int) -> tuple[int, bool | None]:
     return pointer_size, None
 
 
-def check_site(spec: MarkerSpec, file: str, site: Site, pointer_size: int) -> SiteCheck:
-    check = SiteCheck(file, site)
+def check_site(spec: MarkerSpec, file: str, site: Site, pointer_size: int) -> MarkerSite:
+    check = MarkerSite(file, site)
     if len(site.args) != len(spec.args):
         check.problems.append(
             f"{len(site.args)} arguments, expected {len(spec.args)} "
@@ -552,7 +555,7 @@ def evaluate(
         reports.append(report)
     for name, found in by_name.items():
         report = MarkerReport(PROVIDER, name, UNKNOWN, False)
-        report.sites = [SiteCheck(file, site) for file, site in found]
+        report.sites = [MarkerSite(file, site) for file, site in found]
         reports.append(report)
     return reports
 
@@ -564,7 +567,7 @@ def require(sites: Sequence[tuple[str, Site]], probe_ids: Sequence[str]) -> list
         provider, _, name = probe_id.partition(":")
         found = [(f, s) for f, s in sites if s.provider == provider and s.name == name]
         report = MarkerReport(provider, name, PRESENT if found else MISSING, True)
-        report.sites = [SiteCheck(file, site) for file, site in found]
+        report.sites = [MarkerSite(file, site) for file, site in found]
         reports.append(report)
     return reports
 
