@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from . import cpython
 from .cli import write_stdout
+from .errors import UsdtscanError
 from .lint import RULES, LintResult, lint
 
 EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
@@ -50,9 +51,18 @@ def run_lint_check(
         parser.print_usage(sys.stderr)
         print("usdtscan check: give a PATH to lint (or --cpython)", file=sys.stderr)
         return EXIT_TROUBLE
+    declared = None
+    if options.provider is not None:
+        from .provider import read_provider_file
+
+        try:
+            declared = read_provider_file(options.provider)
+        except UsdtscanError as exc:
+            print(f"usdtscan: {exc}", file=sys.stderr)
+            return EXIT_TROUBLE
     outputs: list[tuple[LintResult, list[cpython.MarkerReport], int]] = []
     for path in options.paths:
-        result = lint(path, ignore)
+        result = lint(path, ignore, declared)
         reports: list[cpython.MarkerReport] = []
         if required and result.scanned is not None:
             reports = cpython.require([(path, s) for s in result.scanned.sites], required)

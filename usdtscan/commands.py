@@ -97,6 +97,11 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="lint: list every site and its instruction"
     )
+    parser.add_argument(
+        "--provider",
+        metavar="FILE.d",
+        help="lint: also compare with this DTrace provider file (run through cpp)",
+    )
     _common(parser)
     return parser
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
 from .model import BaseAdjustment, Probe, ScannedFile, Site, group_sites
+from .provider import DeclaredProbe
 from .scan import mapped, scan
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -112,6 +113,34 @@ RULES: dict[str, Rule] = {
             ("libbpf", "bpftrace>=0.24", "bcc", "bpftrace<0.24", "gdb"),
             "the consumer cannot read the argument; libbpf and bpftrace >= 0.24 then refuse "
             "to attach the whole probe",
+        ),
+        Rule(
+            "provider-missing",
+            ERROR,
+            ("libbpf", "bcc", "bpftrace", "gdb", "perf", "systemtap", "dtrace"),
+            "a probe the provider file declares is not in the binary: every script "
+            "that names it fails to attach",
+        ),
+        Rule(
+            "provider-arg-count",
+            ERROR,
+            ("libbpf", "bcc", "bpftrace", "gdb", "systemtap"),
+            "the probe is called with another number of arguments than declared: scripts "
+            "written from the provider file read arguments that are not there",
+        ),
+        Rule(
+            "provider-arg-type",
+            WARNING,
+            ("libbpf", "bcc", "bpftrace", "gdb", "systemtap"),
+            "an argument's size or sign differs from its declared type on this ABI: tracers "
+            "read what the call site passed (the note's size), not the declaration",
+        ),
+        Rule(
+            "provider-undeclared",
+            WARNING,
+            ("dtrace",),
+            "a probe of the provider is in the binary but not in the provider file: it is "
+            "not documented where users look",
         ),
         Rule(
             "name-rejected",
@@ -529,8 +558,15 @@ def lint_scanned(scanned: ScannedFile, layout: _Layout | None) -> LintResult:
     return result
 
 
-def lint(path: str | os.PathLike[str], ignore: Iterable[str] = ()) -> LintResult:
+def lint(
+    path: str | os.PathLike[str],
+    ignore: Iterable[str] = (),
+    declared: Sequence[DeclaredProbe] | None = None,
+) -> LintResult:
     """Lint every probe site of ``path``; findings whose ID is in ``ignore`` are dropped.
+
+    ``declared`` (from :func:`usdtscan.provider.read_provider_file`) adds the
+    comparison with a provider file: the ``provider-*`` findings.
 
     A file that cannot be read is reported in ``LintResult.error``, with the
     findings of the part that was read; this never raises for bad input.
@@ -548,6 +584,13 @@ def lint(path: str | os.PathLike[str], ignore: Iterable[str] = ()) -> LintResult
             return LintResult(path, scanned, error=exc.reason)
     result = lint_scanned(scanned, layout)
     result.error = scanned.error
+    if declared is not None:
+        from .provider import compare
+
+        result.findings += [
+            Finding(RULES[problem.kind], problem.message, problem.probe)
+            for problem in compare(declared, scanned)
+        ]
     skipped = set(ignore)
     kept = [f for f in result.findings if f.id not in skipped]
     result.ignored = len(result.findings) - len(kept)
