@@ -45,17 +45,29 @@ _LAZY: dict[str, str] = {
     "MarkerReport": ".cpython",
     "MarkerSite": ".cpython",
     "check_cpython": ".cpython_check",
+    "Change": ".diff",
+    "DiffResult": ".diff",
+    "diff": ".diff",
+    "Finding": ".lint",
+    "LintResult": ".lint",
+    "lint": ".lint",
 }
 
 if TYPE_CHECKING:
     from .cpython import MarkerReport, MarkerSite
     from .cpython_check import CPythonCheck, MarkerFile, check_cpython
+    from .diff import Change, DiffResult, diff
+    from .lint import Finding, LintResult, lint
 
 __all__ = [
     "Argument",
     "CPythonCheck",
+    "Change",
+    "DiffResult",
     "DofInfo",
     "FileAccessError",
+    "Finding",
+    "LintResult",
     "MalformedFileError",
     "MarkerFile",
     "MarkerReport",
@@ -71,7 +83,9 @@ __all__ = [
     "UsdtscanError",
     "__version__",
     "check_cpython",
+    "diff",
     "group_sites",
+    "lint",
     "probes",
     "scan",
 ]
