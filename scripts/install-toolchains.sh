@@ -33,6 +33,8 @@ PKGS=(
     systemtap bpftrace
     # tests/test_debuginfod.py: a real debuginfod server and elfutils' client
     debuginfod
+    # tests/test_packages.py: packages and images made by the real tools
+    rpm umoci skopeo
 )
 
 # apt may be locked by another process (e.g. a concurrent 'apt-get update');

@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-r", "--recursive", action="store_true", help="walk directories for ELF files"
     )
     parser.add_argument(
+        "--archives",
+        action="store_true",
+        help="with -r, also read the packages, archives and images met (.deb, .rpm, .whl, "
+        ".zip, .tar*, OCI layouts); given as PATH they are always read (docs/remote.rst)",
+    )
+    parser.add_argument(
         "-j",
         "--jobs",
         type=int,
@@ -227,7 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths.append(fetched)
     scanned_files: list[ScannedFile] = []
     stats = WalkStats()
-    targets = list(expand(paths, options.recursive, stats))
+    targets = list(expand(paths, options.recursive, stats, options.archives))
+    if options.archives:
+        from . import parallel
+
+        parallel._archives = True
     jobs = default_jobs() if options.jobs is None else max(1, options.jobs)
     progress = None
     if options.recursive and options.format != "json" and Progress.wanted():

@@ -16,10 +16,11 @@ binary lacks the markers the script needs, 2 when it cannot be read.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import cpython, cpython_check
@@ -155,6 +156,38 @@ def check_path(
     return cpython_check.check_cpython(path, python_version, require=required, sysroot=sysroot)
 
 
+def check_archive(path: str, check: Callable[[str], CPythonCheck]) -> list[CPythonCheck]:
+    """``check`` on each CPython executable or libpython in the package or
+    image at ``path`` (named ``ARCHIVE!member``); empty when ``path`` is not one."""
+    from .errors import UsdtscanError
+    from .packages import is_oci_layout, looks_like_archive, members_in_memory
+
+    if not (is_oci_layout(path) or (_not_an_object(path) and looks_like_archive(path))):
+        return []
+
+    def interesting(member: str) -> bool:
+        name = os.path.basename(member)
+        return name.startswith(("python", "libpython"))
+
+    try:
+        with members_in_memory(path, interesting) as members:
+            checked = [check(member) for member in members]
+    except UsdtscanError as exc:
+        return [CPythonCheck(path, error=exc.reason)]
+    # A member named python* that is not CPython (a python3-config script is
+    # not an object file at all) is not worth a line of its own.
+    results = [r for r in checked if r.error is None or "not a CPython" not in r.error]
+    if not results:
+        return [CPythonCheck(path, error="no CPython executable or libpython in this archive")]
+    return results
+
+
+def _not_an_object(path: str) -> bool:
+    from .walk import has_object_magic
+
+    return os.path.isfile(path) and not has_object_magic(path)
+
+
 def run_check(argv: Sequence[str]) -> int:
     parser = build_check_parser()
     try:
@@ -172,16 +205,16 @@ def run_check(argv: Sequence[str]) -> int:
             print("usdtscan check: --require needs a PATH", file=sys.stderr)
             return EXIT_TROUBLE
         paths = cpython.running_interpreter_files()[:1]
-    results = [
-        check_path(
-            path,
+    results: list[CPythonCheck] = []
+    for path in paths:
+        check = functools.partial(
+            check_path,
             check_cpython=options.cpython,
             required=required,
             python_version=options.python_version,
             sysroot=options.sysroot,
         )
-        for path in paths
-    ]
+        results.extend(check_archive(path, check) or [check(path)])
     for result in results:
         if result.error is not None:
             print(f"usdtscan: {result.path}: {result.error}", file=sys.stderr)

@@ -191,6 +191,25 @@ class Slice:
         return group_sites(self.sites)
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveMember:
+    """Where a file read from inside a package or an image lies.
+
+    ``containers`` are the levels between the archive and the member that
+    its name leaves out (a .deb's ``data.tar.xz``, an image's layer blob);
+    ``image_path`` is its path in the installed system or the image
+    (``/usr/bin/python3.11``); ``image`` and ``layer`` name the image and the
+    layer's digest, for images.
+    """
+
+    archive: str
+    member: str
+    containers: tuple[str, ...] = ()
+    image: str | None = None
+    layer: str | None = None
+    image_path: str | None = None
+
+
 @dataclass(slots=True)
 class ScannedFile:
     """Everything found in one input file.
@@ -212,6 +231,7 @@ class ScannedFile:
     function_source: str | None = None
     slices: list[Slice] = field(default_factory=list)
     symbols: SymbolLookup | None = None
+    member_of: ArchiveMember | None = None
 
     @property
     def probes(self) -> list[Probe]:

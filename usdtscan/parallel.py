@@ -38,14 +38,45 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _scan_target(target: Target) -> ScannedFile | None:
-    """The scan of one target; None for a walked file that is not an object file."""
+# -r --archives: walked packages and images are opened too (explicit ones always are).
+_archives = False
+
+
+def _scan_target(target: Target) -> ScannedFile | list[ScannedFile] | None:
+    """The scan of one target; None for a walked file that is not an object file;
+    a list for a package or an image (docs/remote.rst)."""
     if target.error is not None:
         return ScannedFile(target.path, error=target.error)
-    if target.check_magic and not has_object_magic(target.path):
-        return None
     debug_dirs, arch = _options
-    return scan_or_error(target.path, debug_dirs, arch)
+    if target.check_magic and not has_object_magic(target.path):
+        if not _archives:
+            return None
+        from .packages import looks_like_archive
+
+        if not looks_like_archive(target.path):
+            return None
+        return _scan_archive(target.path, debug_dirs, arch, None)
+    scanned = scan_or_error(target.path, debug_dirs, arch)
+    if scanned.error is not None and not scanned.sites and scanned.format is None:
+        from .packages import is_oci_layout, looks_like_archive
+
+        if is_oci_layout(target.path) or (
+            scanned.error.startswith("not an ") and looks_like_archive(target.path)
+        ):
+            return _scan_archive(target.path, debug_dirs, arch, scanned)
+    return scanned
+
+
+def _scan_archive(
+    path: str, debug_dirs: tuple[str, ...] | None, arch: str | None, fallback: ScannedFile | None
+) -> list[ScannedFile] | ScannedFile:
+    from .errors import UsdtscanError
+    from .packages import scan_archive
+
+    try:
+        return scan_archive(path, debug_dirs, arch)
+    except UsdtscanError as exc:
+        return fallback if fallback is not None else ScannedFile(path, error=exc.reason)
 
 
 def _set_options(options: _Options) -> None:
@@ -65,7 +96,9 @@ def scan_targets(
     for result in _results(targets, jobs, debug_dirs, arch):
         if tick is not None:
             tick()
-        if result is not None:
+        if isinstance(result, list):
+            yield from result
+        elif result is not None:
             yield result
 
 
@@ -74,7 +107,7 @@ def _results(
     jobs: int,
     debug_dirs: tuple[str, ...] | None,
     arch: str | None,
-) -> Iterator[ScannedFile | None]:
+) -> Iterator[ScannedFile | list[ScannedFile] | None]:
     _set_options((debug_dirs, arch))
     if jobs <= 1 or len(targets) < MIN_FILES_FOR_POOL:
         yield from map(_scan_target, targets)

@@ -41,9 +41,18 @@ def _describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+# Members of packages and images held in memory under their ARCHIVE!member
+# names, for the readers that open a file by its path (check --cpython on a
+# .deb): filled by usdtscan.packages.members_in_memory.
+IN_MEMORY: dict[str, bytes] = {}
+
+
 @contextmanager
 def mapped(path: str) -> Iterator[bytes | mmap.mmap]:
     """The bytes of the regular file ``path``, mapped read-only."""
+    if IN_MEMORY and path in IN_MEMORY:
+        yield IN_MEMORY[path]
+        return
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:

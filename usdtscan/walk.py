@@ -80,7 +80,7 @@ def _reason(error: OSError) -> str:
 
 
 def _candidates(
-    root: str, stats: WalkStats
+    root: str, stats: WalkStats, images: bool = False
 ) -> tuple[list[tuple[str, tuple[int, int]]], list[tuple[str, str]]]:
     """Every regular file below ``root`` with its (device, inode), and the
     directories that could not be listed.  Symlinks to files are kept (their
@@ -100,6 +100,9 @@ def _candidates(
             visited.add(key)
             with os.scandir(directory) as entries:
                 listing = list(entries)
+            if images and directory != root and any(e.name == "oci-layout" for e in listing):
+                files.append((directory, key))  # an OCI image layout: read as one image
+                continue
         except OSError as exc:
             failures.append((directory, f"cannot list directory: {_reason(exc)}"))
             continue
@@ -123,12 +126,12 @@ def _candidates(
 
 
 def walk_tree(
-    root: str, seen: set[tuple[int, int]], stats: WalkStats | None = None
+    root: str, seen: set[tuple[int, int]], stats: WalkStats | None = None, images: bool = False
 ) -> Iterator[Target]:
     """Each regular file below ``root``, sorted by path, each inode once, to be
     scanned if it has an object magic; then each directory that could not be listed."""
     stats = WalkStats() if stats is None else stats
-    files, failures = _candidates(root, stats)
+    files, failures = _candidates(root, stats, images)
     files.sort()
     for path, key in files:
         if key in seen:
@@ -143,15 +146,17 @@ def walk_tree(
 
 
 def expand(
-    paths: Iterable[str], recursive: bool, stats: WalkStats | None = None
+    paths: Iterable[str], recursive: bool, stats: WalkStats | None = None, archives: bool = False
 ) -> Iterator[Target]:
     """The files to scan.  Explicit paths are passed through as given (a file
-    that is not an object file is then an error, not skipped)."""
+    that is not an object file is then an error, not skipped).  With
+    ``archives``, an OCI image layout met by the walk is one target."""
     stats = WalkStats() if stats is None else stats
     seen: set[tuple[int, int]] = set()
     for path in paths:
-        if recursive and os.path.isdir(path):
-            yield from walk_tree(path, seen, stats)
+        is_image = archives and os.path.isfile(os.path.join(path, "oci-layout"))
+        if recursive and os.path.isdir(path) and not is_image:
+            yield from walk_tree(path, seen, stats, archives)
         else:
             stats.files += 1
             yield Target(path)

@@ -17,7 +17,7 @@ from ..args.analysis import SiteArguments, analyze_file
 from ..args.consumers import Verdict
 from ..args.decode import DecodedArgument
 from ..args.location import Constant, Location, Memory, Register, Symbol
-from ..model import Argument, DofInfo, ScannedFile, Site, Slice, group_sites
+from ..model import ArchiveMember, Argument, DofInfo, ScannedFile, Site, Slice, group_sites
 
 
 def argument_to_json(argument: Argument) -> dict[str, Any]:
@@ -69,6 +69,17 @@ def dof_to_json(info: DofInfo) -> dict[str, Any]:
         },
         "instruction": info.instruction,
         "verified": info.verified,
+    }
+
+
+def member_to_json(member: ArchiveMember) -> dict[str, Any]:
+    return {
+        "path": member.archive,
+        "member": member.member,
+        "containers": list(member.containers),
+        "image": member.image,
+        "layer": member.layer,
+        "image_path": member.image_path,
     }
 
 
@@ -238,6 +249,7 @@ def _file_to_json(scanned: ScannedFile) -> dict[str, Any]:
         ],
         "warnings": list(scanned.warnings),
         "slices": [slice_to_json(piece) for piece in scanned.slices],
+        "archive": None if scanned.member_of is None else member_to_json(scanned.member_of),
     }
 
 
