@@ -9,8 +9,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,3 +256,214 @@ def test_parse_maps_keeps_file_mappings_only() -> None:
     assert list(parse_maps(text)) == [
         Mapping(0x55D4, 0x55D5, "r--p", 0, "fe:00", 5308716, "/opt/a b/wait")
     ]
+
+
+# -- memfd objects and --pid all ----------------------------------------------------
+
+LIB = FIXTURE_BIN / "x86_64-so" / "libprobes-O2.so"
+MEMFD_LOADER = """
+import ctypes, os, sys
+fd = os.memfd_create("fx-probes")
+with open(sys.argv[1], "rb") as source:
+    os.write(fd, source.read())
+ctypes.CDLL(f"/proc/self/fd/{fd}")
+print("ready", os.getpid(), flush=True)
+sys.stdin.read()
+"""
+
+
+class MemfdLoader:
+    """A process that loads a probe-carrying library from a memfd, the way
+    libstapsdt creates runtime probes (a file with no path on any disk)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", MEMFD_LOADER, str(LIB)],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line.startswith("ready "), line
+        self.pid = int(line.split()[1])
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "usdtscan", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_memfd_loaded_object_is_listed() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("/proc/PID/map_files needs CAP_SYS_ADMIN")
+    loader = MemfdLoader()
+    try:
+        result = scan_process(loader.pid, debug_dirs=None)
+        (entry,) = [f for f in result.files if f.scanned.path == "/memfd:fx-probes (deleted)"]
+        assert "/map_files/" in entry.opened_as
+        # The same sites as the file it was copied from.
+        expected = [(s.probe_id, s.address) for s in scan_file(LIB).sites]
+        assert [(s.probe_id, s.address) for s in entry.scanned.sites] == expected
+        assert len(expected) == 4
+        assert entry.load_bias is not None
+        assert entry.runtime[0].address == entry.load_bias + expected[0][1]
+        everything = json.loads(run_cli("--pid", "all", "--json").stdout)
+        (process,) = [p for p in everything["processes"] if p["pid"] == loader.pid]
+        paths = [f["path"] for f in process["files"]]
+        assert "/memfd:fx-probes (deleted)" in paths
+    finally:
+        loader.stop()
+
+
+def scan_file(path: Path) -> Any:
+    from usdtscan import scan
+
+    return scan(path, debug_dirs=None)
+
+
+def test_pid_all_lists_processes_and_what_is_traced_now(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("writing another process's memory needs root here")
+    quiet = Waiter([str(WAIT)])
+    traced = Waiter([str(WAIT)])
+    deleted_copy = tmp_path / "wait-deleted"
+    shutil.copy(WAIT, deleted_copy)
+    deleted = Waiter([str(deleted_copy)])
+    deleted_copy.unlink()
+    try:
+        entry = wait_entry(scan_process(traced.pid, debug_dirs=None), WAIT.resolve())
+        semaphore = entry.runtime[1].semaphore_address
+        assert semaphore is not None
+        with open(f"/proc/{traced.pid}/mem", "r+b", buffering=0) as memory:
+            memory.seek(semaphore)
+            memory.write((2).to_bytes(2, "little"))
+        result = run_cli("--pid", "all", "--json")
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        by_pid = {p["pid"]: p for p in document["processes"]}
+        assert {quiet.pid, traced.pid, deleted.pid} <= set(by_pid)
+        deleted_paths = [f["path"] for f in by_pid[deleted.pid]["files"]]
+        assert f"{deleted_copy} (deleted)" in deleted_paths
+        mine = [t for t in document["traced"] if t["pid"] in (quiet.pid, traced.pid)]
+        assert mine == [
+            {
+                "pid": traced.pid,
+                "path": str(WAIT.resolve()),
+                "host_path": str(WAIT.resolve()),
+                "provider": "fxsem",
+                "name": "guarded",
+                "semaphore_runtime_address": semaphore,
+                "semaphore_value": 2,
+            }
+        ]
+        assert traced.poke() == "guarded semaphore 2"
+        text = run_cli("--pid", "all", "-p", "fxsem:*").stdout
+        assert f"pid {quiet.pid} wait: {WAIT.resolve()}" in text
+        assert "Traced now (semaphore raised):" in text
+        assert f"  {traced.pid}  fxsem:guarded  {semaphore:#x}  2" in text
+        assert "with probes mapped" in text.splitlines()[-1]
+    finally:
+        for waiter in (quiet, traced, deleted):
+            waiter.stop()
+
+
+def test_pid_all_names_container_processes_by_both_paths() -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a mount namespace needs root")
+    script = f"mount -t tmpfs none /mnt && cp {WAIT} /mnt/wait && exec /mnt/wait"
+    running = Waiter(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    try:
+        document = json.loads(run_cli("--pid", "all", "--json").stdout)
+        (process,) = [p for p in document["processes"] if p["pid"] == running.pid]
+        assert process["foreign_mount_namespace"] is True
+        (entry,) = [f for f in process["files"] if f["path"] == "/mnt/wait"]
+        assert entry["host_path"] == f"/proc/{running.pid}/root/mnt/wait"
+        assert os.path.isfile(entry["host_path"]) and not os.path.exists("/mnt/wait")
+        text = run_cli("--pid", "all", "-p", "fxsem:*").stdout
+        assert f"    host path /proc/{running.pid}/root/mnt/wait" in text
+    finally:
+        running.stop()
+
+
+NO_CAPABILITIES = ("setpriv", "--inh-caps=-all", "--bounding-set=-all")
+
+
+def test_pid_all_counts_unreadable_processes_in_one_line() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the fixture as another user")
+
+    def drop() -> None:
+        os.setgid(65534)
+        os.setuid(65534)
+
+    # The fixture runs as nobody; usdtscan as root without any capability,
+    # so the kernel refuses it nobody's mappings as it would another user's.
+    running = Waiter([str(WAIT)], drop)
+    try:
+        result = subprocess.run(
+            [*NO_CAPABILITIES, sys.executable, "-m", "usdtscan", "--pid", "all"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        running.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert f"pid {running.pid} " not in result.stdout
+    last = result.stdout.splitlines()[-1]
+    assert "not readable (permission denied)" in last
+    unreadable = int(last.split("; ")[1].split()[0])
+    assert unreadable >= 1
+
+
+@pytest.mark.corpus
+def test_pid_all_sees_bpftrace_tracing_debian_python() -> None:
+    """Debian's python3.11 traced by a real bpftrace: its semaphore is raised
+    while bpftrace runs, and --pid all says so."""
+    from .conftest import corpus_file
+
+    python = corpus_file("amd64/python3.11-minimal/usr/bin/python3.11")
+    if os.geteuid() != 0 or shutil.which("bpftrace") is None:
+        pytest.skip("needs root and bpftrace")
+    target = subprocess.Popen(
+        [str(python), "-c", "import time; time.sleep(60)"], stdin=subprocess.DEVNULL
+    )
+    tracer = subprocess.Popen(
+        ["bpftrace", "-p", str(target.pid), "-e", f"usdt:{python}:python:gc__start {{ }}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        traced: list[Any] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and tracer.poll() is None:
+            document = json.loads(run_cli("--pid", "all", "--json", "-p", "python:*").stdout)
+            traced = [t for t in document["traced"] if t["pid"] == target.pid]
+            if traced:
+                break
+            time.sleep(0.5)
+        if not traced and tracer.poll() is not None:
+            output = tracer.stdout.read().decode(errors="replace") if tracer.stdout else ""
+            pytest.skip(f"bpftrace could not attach here: {output.strip()[-200:]}")
+        assert [(t["provider"], t["name"], t["semaphore_value"]) for t in traced] == [
+            ("python", "gc__start", 1)
+        ]
+        assert traced[0]["path"] == str(python)
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=30)
+        target.kill()
+        target.wait(timeout=10)

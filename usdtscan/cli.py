@@ -101,13 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pid",
-        type=int,
+        type=_pid_argument,
         metavar="PID",
         help="the files mapped into running process PID, with runtime addresses and "
-        "semaphore values (docs/scale.rst)",
+        "semaphore values (docs/scale.rst); 'all': every process with probes mapped, "
+        "and which probes are being traced now (docs/remote.rst)",
     )
     parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
     return parser
+
+
+def _pid_argument(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a process ID or 'all'") from None
 
 
 def probe_filter(patterns: Sequence[str] | None) -> SiteFilter:
@@ -183,6 +193,26 @@ def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, fo
     return status
 
 
+def _main_all_processes(keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str) -> int:
+    """``--pid all``: processes we may not read are counted, not errors: exit 0."""
+    from .process import scan_all_processes
+    from .render import process as process_render
+
+    result = scan_all_processes(debug_dirs)
+    for process in result.processes:
+        for entry in process.scan.files:
+            kept = [i for i, site in enumerate(entry.scanned.sites) if keep(site)]
+            entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
+            entry.runtime = [entry.runtime[i] for i in kept]
+        process.scan.files = [entry for entry in process.scan.files if entry.scanned.sites]
+    result.processes = [process for process in result.processes if process.scan.files]
+    if form == "json":
+        write_stdout(process_render.render_system_json(result))
+    else:
+        write_stdout(process_render.render_system_text(result))
+    return EXIT_OK
+
+
 def _warn(message: str) -> None:
     print(f"usdtscan: warning: {message}", file=sys.stderr)
 
@@ -217,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     keep = probe_filter(options.probe)
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
+    if options.pid == "all":
+        return _main_all_processes(keep, debug_dirs, options.format or "text")
     if options.pid is not None:
         return _main_pid(options.pid, keep, debug_dirs, options.format or "text")
     from . import debuginfod

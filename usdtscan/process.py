@@ -17,7 +17,7 @@ import errno
 import mmap
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import debuginfo
 from .elf import ElfFile, Segment, SegmentType
@@ -202,8 +202,15 @@ def _opened_as(pid: int, path: str, mappings: list[Mapping]) -> str:
     return candidates[0]
 
 
+# Scans of mapped files shared between processes, by (device, inode, path):
+# on a whole system every process maps libc, and it is read once.
+FileCache = dict[tuple[str, int, str], tuple[ScannedFile, list[Segment]]]
+
+
 def scan_process(
-    pid: int, debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS
+    pid: int,
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    cache: FileCache | None = None,
 ) -> ProcessScan:
     """Every object file mapped into process ``pid`` with its sites' runtime
     addresses and semaphore values, in the order the files are mapped.
@@ -221,16 +228,28 @@ def scan_process(
     if memory.problem is not None:
         result.warnings.append(memory.problem)
     try:
-        for (_device, _inode, path), mappings in by_file.items():
+        for key, mappings in by_file.items():
+            path = key[2]
             opened_as = _opened_as(pid, path, mappings)
-            try:
-                scanned = scan(opened_as, debug_dirs)
-                segments = _segments(opened_as) if scanned.format == "elf" else []
-            except NotObjectFileError:
-                continue
-            except UsdtscanError as exc:
-                scanned = ScannedFile(opened_as, error=exc.reason)
-                segments = []
+            cached = None if cache is None else cache.get(key)
+            if cached is not None:
+                scanned, segments = replace(cached[0]), cached[1]
+            else:
+                try:
+                    scanned = scan(opened_as, debug_dirs)
+                    segments = _segments(opened_as) if scanned.format == "elf" else []
+                except NotObjectFileError:
+                    if cache is not None:
+                        cache[key] = (ScannedFile(path), [])
+                    continue
+                except UsdtscanError as exc:
+                    scanned = ScannedFile(opened_as, error=exc.reason)
+                    segments = []
+                if cache is not None and scanned.error is None:
+                    cache[key] = (scanned, segments)
+                    scanned = replace(scanned)
+            if scanned.format is None and scanned.error is None:
+                continue  # cached: not an object file
             scanned.path = path
             bias = load_bias(segments, mappings) if segments else None
             entry = MappedFile(scanned, opened_as, mappings, bias)
@@ -246,4 +265,101 @@ def scan_process(
             result.files.append(entry)
     finally:
         memory.close()
+    return result
+
+
+# -- every process ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TracedProcess:
+    """One process with probes mapped.
+
+    ``foreign_namespace`` is set when it lives in another mount namespace
+    than usdtscan (a container): its paths are its own, and the host reaches
+    each file as ``/proc/PID/root/PATH`` (:func:`host_path`).
+    """
+
+    pid: int
+    comm: str
+    executable: str | None
+    foreign_namespace: bool
+    scan: ProcessScan
+
+    def host_path(self, path: str) -> str:
+        return f"/proc/{self.pid}/root{path}" if self.foreign_namespace else path
+
+
+@dataclass(slots=True)
+class SystemScan:
+    """``--pid all``: the processes with probes, and how many others there were.
+
+    ``unreadable`` counts the processes whose mappings we may not read
+    (another user's, without root); ``gone`` those that exited while read.
+    """
+
+    processes: list[TracedProcess] = field(default_factory=list)
+    without_probes: int = 0
+    unreadable: int = 0
+    gone: int = 0
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as stream:
+            return stream.read()
+    except OSError:
+        return None
+
+
+def _namespace(pid: int | str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino
+    except OSError:
+        return None
+
+
+def process_ids() -> list[int]:
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def scan_all_processes(
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+) -> SystemScan:
+    """Every process with at least one probe site mapped, in pid order (this
+    process excepted).  Each distinct mapped file is read once."""
+    result = SystemScan()
+    cache: FileCache = {}
+    own = os.getpid()
+    own_namespace = _namespace("self")
+    for pid in process_ids():
+        if pid == own:
+            continue
+        try:
+            scanned = scan_process(pid, debug_dirs, cache)
+        except FileAccessError as exc:
+            if "permission denied" in exc.reason:
+                result.unreadable += 1
+            else:
+                result.gone += 1
+            continue
+        if not scanned.files and not os.path.exists(f"/proc/{pid}"):
+            result.gone += 1
+            continue
+        scanned.files = [entry for entry in scanned.files if entry.scanned.sites]
+        if not scanned.files:
+            result.without_probes += 1
+            continue
+        comm = (_read_text(f"/proc/{pid}/comm") or "?").strip()
+        try:
+            executable: str | None = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            executable = None
+        namespace = _namespace(pid)
+        foreign = None not in (namespace, own_namespace) and namespace != own_namespace
+        result.processes.append(TracedProcess(pid, comm, executable, foreign, scanned))
     return result

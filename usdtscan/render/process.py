@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 from .. import __version__
-from ..process import MappedFile, Mapping, ProcessScan
+from ..process import MappedFile, Mapping, ProcessScan, SystemScan, TracedProcess
 from .json import file_to_json
-from .text import describe_file, hex_or_dash
+from .text import describe_file, hex_or_dash, plural
 
 
 def mapping_to_json(mapping: Mapping) -> dict[str, Any]:
@@ -77,3 +77,117 @@ def render_text(result: ProcessScan) -> str:
     if not lines:
         lines.append(f"pid {result.pid}: no mapped file has probes")
     return "\n".join(lines) + "\n"
+
+
+# -- --pid all ----------------------------------------------------------------------
+
+
+def _traced_sites(result: SystemScan) -> list[tuple[TracedProcess, MappedFile, int]]:
+    """(process, file, site index) of every site whose semaphore a tracer has raised."""
+    found = []
+    for process in result.processes:
+        for entry in process.scan.files:
+            for index, runtime in enumerate(entry.runtime):
+                if runtime.semaphore_value:
+                    found.append((process, entry, index))
+    return found
+
+
+def _counts_line(result: SystemScan) -> str:
+    count = len(result.processes)
+    line = f"{count} process{'' if count == 1 else 'es'} with probes mapped, "
+    line += f"{result.without_probes} without"
+    if result.unreadable:
+        line += f"; {result.unreadable} not readable (permission denied)"
+    if result.gone:
+        line += f"; {result.gone} exited while being read"
+    return line
+
+
+def render_system_text(result: SystemScan) -> str:
+    """One block per process (its files with probes), then what is traced now."""
+    lines: list[str] = []
+    for process in result.processes:
+        where = " (another mount namespace: host paths under /proc/PID/root)"
+        head = f"pid {process.pid} {process.comm}: {process.executable or '?'}"
+        lines.append(head + (where if process.foreign_namespace else ""))
+        for entry in process.scan.files:
+            sites = entry.scanned.sites
+            enabled = sum(1 for r in entry.runtime if r.semaphore_value)
+            probes = len({site.probe_id for site in sites})
+            text = f"  {entry.scanned.path}: {plural(probes, 'probe')}, " + plural(
+                len(sites), "site"
+            )
+            if enabled:
+                text += f", {enabled} enabled"
+            lines.append(text)
+            if process.foreign_namespace:
+                lines.append(f"    host path {process.host_path(entry.scanned.path)}")
+    traced = _traced_sites(result)
+    if traced:
+        lines.append("")
+        lines.append("Traced now (semaphore raised):")
+        rows = [["PID", "PROBE", "SEMAPHORE", "VALUE", "FILE"]]
+        for process, entry, index in traced:
+            site = entry.scanned.sites[index]
+            runtime = entry.runtime[index]
+            rows.append(
+                [
+                    str(process.pid),
+                    site.probe_id,
+                    hex_or_dash(runtime.semaphore_address),
+                    str(runtime.semaphore_value),
+                    process.host_path(entry.scanned.path),
+                ]
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            lines.append(
+                "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
+    elif result.processes:
+        lines.append("")
+        lines.append("Traced now: no probe's semaphore is raised")
+    lines.append(_counts_line(result))
+    return "\n".join(lines) + "\n"
+
+
+def render_system_json(result: SystemScan) -> str:
+    processes = []
+    for process in result.processes:
+        files = []
+        for entry in process.scan.files:
+            document = mapped_file_to_json(entry, process.pid)
+            document["host_path"] = process.host_path(entry.scanned.path)
+            files.append(document)
+        processes.append(
+            {
+                "pid": process.pid,
+                "comm": process.comm,
+                "executable": process.executable,
+                "foreign_mount_namespace": process.foreign_namespace,
+                "warnings": list(process.scan.warnings),
+                "files": files,
+            }
+        )
+    traced = [
+        {
+            "pid": process.pid,
+            "path": entry.scanned.path,
+            "host_path": process.host_path(entry.scanned.path),
+            "provider": entry.scanned.sites[index].provider,
+            "name": entry.scanned.sites[index].name,
+            "semaphore_runtime_address": entry.runtime[index].semaphore_address,
+            "semaphore_value": entry.runtime[index].semaphore_value,
+        }
+        for process, entry, index in _traced_sites(result)
+    ]
+    document = {
+        "usdtscan_version": __version__,
+        "processes": processes,
+        "traced": traced,
+        "without_probes": result.without_probes,
+        "unreadable": result.unreadable,
+        "gone": result.gone,
+    }
+    return json.dumps(document) + "\n"
