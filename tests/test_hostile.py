@@ -73,8 +73,8 @@ def _outcome(case: Case, path: Path) -> tuple[str, int]:
         if not str(exc).startswith(f"{path if case.kind == 'file' else case.name}: "):
             return f"BUG: message does not name the file: {exc}", 0
         return "error", 0
-    json.loads(json_render.render([scanned]))
-    text.render([scanned], verbose=True)
+    json.loads(json_render.render([scanned.analyze()]))
+    text.render([scanned.analyze()], verbose=True)
     readelf.render([scanned])
     return ("partial" if scanned.error else "ok"), len(scanned.sites)
 

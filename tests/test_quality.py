@@ -25,10 +25,20 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(not _have("ruff"), reason="ruff not installed (pip install -e '.[lint]')")
 def test_ruff() -> None:
-    result = _run(sys.executable, "-m", "ruff", "check", "usdtscan", "tests", "benchmarks")
+    result = _run(
+        sys.executable, "-m", "ruff", "check", "usdtscan", "tests", "benchmarks", "scripts"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     result = _run(
-        sys.executable, "-m", "ruff", "format", "--check", "usdtscan", "tests", "benchmarks"
+        sys.executable,
+        "-m",
+        "ruff",
+        "format",
+        "--check",
+        "usdtscan",
+        "tests",
+        "benchmarks",
+        "scripts",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

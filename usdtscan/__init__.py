@@ -2,8 +2,10 @@
 
 ``usdtscan.probes(path)`` lists the probe sites of one file;
 ``usdtscan.scan(path)`` returns the whole :class:`ScannedFile`, including a
-partial result when the file is damaged.  docs/api.rst documents every name
-in ``__all__``, which is exactly the public API.
+partial result when the file is damaged; ``usdtscan.analyze(path)`` adds
+what the CLI shows of each site (a :class:`FileReport`: decoded arguments,
+consumer verdicts, site check, uprobe event).  docs/api.rst documents every
+name in ``__all__``, which is exactly the public API.
 
 The listing's start-up is as light as Python's own, so only what a listing
 needs is imported here; every other public name (and every submodule, as
@@ -23,6 +25,17 @@ from typing import TYPE_CHECKING
 # (``[tool.setuptools.dynamic]``), and --version, the JSON and the CHANGELOG test use it.
 __version__ = "0.1.0"
 
+from .analysis import (
+    ArgumentReport,
+    FileReport,
+    InstructionCheck,
+    ProbeReport,
+    SiteReport,
+    SliceReport,
+    UprobeEvent,
+    Verdict,
+    analyze,
+)
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
 from .model import (
     Argument,
@@ -61,12 +74,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Argument",
+    "ArgumentReport",
     "CPythonCheck",
     "Change",
     "DiffResult",
     "DofInfo",
     "FileAccessError",
+    "FileReport",
     "Finding",
+    "InstructionCheck",
     "LintResult",
     "MalformedFileError",
     "MarkerFile",
@@ -76,12 +92,18 @@ __all__ = [
     "NoteValues",
     "OtherNote",
     "Probe",
+    "ProbeReport",
     "ScannedFile",
     "Site",
+    "SiteReport",
     "Slice",
+    "SliceReport",
     "Stability",
+    "UprobeEvent",
     "UsdtscanError",
+    "Verdict",
     "__version__",
+    "analyze",
     "check_cpython",
     "diff",
     "group_sites",

@@ -19,6 +19,7 @@ from dataclasses import replace
 from . import __version__
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .model import ScannedFile, Site
+from .output import write_stdout, write_stream
 
 EXIT_OK = 0
 EXIT_TROUBLE = 2
@@ -297,8 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if output_format == "json":
         from .render import json as renderer
 
-        text = renderer.render(scanned_files)
-    elif output_format == "readelf":
+        write_stream(renderer.iter_document(f.analyze() for f in scanned_files))
+        return status
+    if output_format == "readelf":
         from .render import readelf as readelf_renderer
 
         text = readelf_renderer.render([f for f in scanned_files if f.format])
@@ -306,20 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .render import text as text_renderer
 
         shown = [f for f in scanned_files if f.format is not None]
-        text = text_renderer.render(shown, verbose=options.verbose, disassemble=options.disassemble)
+        text = text_renderer.render(
+            [f.analyze() for f in shown], verbose=options.verbose, disassemble=options.disassemble
+        )
         if not options.paths and not options.build_id:
             text += _running_interpreter_report()
     write_stdout(text)
     return status
-
-
-def write_stdout(text: str) -> None:
-    """Write the output; ``usdtscan ... | head`` closing early is not an error of ours."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())

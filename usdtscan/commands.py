@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import cpython, cpython_check
-from .cli import write_stdout
 from .cpython import Interpreter, MarkerReport
 from .cpython_check import CPythonCheck
+from .output import write_stdout
 from .render.text import hex_or_dash, plural
 from .scan import scan_or_error
 

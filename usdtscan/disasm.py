@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import CodeWindow, Site
+from .sitecheck import InstructionCheck
 
 # andi $r0, $r0, 0: the LoongArch nop, little-endian.
 _LOONGARCH_NOP = bytes.fromhex("00004003")
@@ -26,22 +27,6 @@ class Instruction:
     size: int
     text: str
     data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SiteCheck:
-    """The instruction at a site and whether it is the ``nop`` that ``sys/sdt.h`` emits.
-
-    ``instruction`` is None when the file holds no bytes for the site or
-    capstone cannot decode them; ``mode`` names the decoder that matched
-    (``thumb`` or ``arm`` on 32-bit ARM).
-    """
-
-    instruction: str | None
-    ok: bool
-    size: int | None = None
-    mode: str | None = None
-    reason: str | None = None
 
 
 def _targets(machine: str, endian: str) -> list[tuple[str, int, int]]:
@@ -100,20 +85,24 @@ def is_sdt_nop(machine: str, mnemonic: str, operands: str) -> bool:
     return False
 
 
-def check_site(site: Site, machine: str, endian: str) -> SiteCheck:
+def check_site(site: Site, machine: str, endian: str) -> InstructionCheck:
     """Disassemble the instruction at ``site`` and say whether it is the expected nop."""
-    window = site.code
-    if window is None:
-        return SiteCheck(None, False, reason="no bytes for the site in this file")
+    if site.code is None:
+        return InstructionCheck(None, False, reason="no bytes for the site in this file")
+    return disassemble_check(site.code, machine, endian)
+
+
+def disassemble_check(window: CodeWindow, machine: str, endian: str) -> InstructionCheck:
+    """What capstone says of the instruction at the window's site (the table's fallback)."""
     data = window.data[window.site_offset :]
     if machine.startswith("loongarch"):
         if data[:4] == _LOONGARCH_NOP:
-            return SiteCheck("nop", True, 4, "loongarch")
-        return SiteCheck(f".word {data[:4].hex()}", False, None, "loongarch", "not the nop")
+            return InstructionCheck("nop", True, 4, "loongarch")
+        return InstructionCheck(f".word {data[:4].hex()}", False, None, "loongarch", "not the nop")
     targets = _targets(machine, endian)
     if not targets:
-        return SiteCheck(None, False, reason=f"capstone has no decoder for {machine}")
-    first: SiteCheck | None = None
+        return InstructionCheck(None, False, reason=f"capstone has no decoder for {machine}")
+    first: InstructionCheck | None = None
     for mode_name, arch, mode in targets:
         decoder = _decoder(arch, mode)
         instruction = next(decoder.disasm(data, window.address + window.site_offset, 1), None)
@@ -121,12 +110,12 @@ def check_site(site: Site, machine: str, endian: str) -> SiteCheck:
             continue
         text = f"{instruction.mnemonic} {instruction.op_str}".strip()
         ok = is_sdt_nop(machine, instruction.mnemonic, instruction.op_str)
-        check = SiteCheck(text, ok, instruction.size, mode_name, None if ok else "not a nop")
+        check = InstructionCheck(text, ok, instruction.size, mode_name, None if ok else "not a nop")
         if ok:
             return check
         if first is None:
             first = check
-    return first or SiteCheck(None, False, reason="the bytes at the site do not decode")
+    return first or InstructionCheck(None, False, reason="the bytes at the site do not decode")
 
 
 def disassemble_around(

@@ -12,7 +12,10 @@ no loadable segment, an unrelocated object file), never zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .analysis import FileReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,13 @@ class ScannedFile:
     @property
     def probes(self) -> list[Probe]:
         return group_sites(self.sites)
+
+    def analyze(self) -> FileReport:
+        """The analysis of this file: decoded arguments, verdicts, site checks, uprobe
+        events (:mod:`usdtscan.analysis`; computed as they are read)."""
+        from .analysis import analyze_scanned
+
+        return analyze_scanned(self)
 
 
 def group_sites(sites: list[Site]) -> list[Probe]:

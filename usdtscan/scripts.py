@@ -22,7 +22,13 @@ from .args.location import Constant
 from .cpython import MARKERS_BY_NAME, PROVIDER, MarkerSpec, Version
 from .errors import UsdtscanError
 from .model import Argument, Site, group_sites
-from .uprobe import UnsupportedFetch, fetch_argument, fetch_location
+from .uprobe import (
+    UnsupportedFetch,
+    event_name,
+    fetch_argument,
+    fetch_location,
+    site_event_name,
+)
 
 KINDS = ("tapset", "stap-calltree", "stap-top", "dtrace-calltree", "bpftrace", "uprobe-events")
 CPYTHON_ONLY = ("tapset", "stap-calltree", "stap-top", "dtrace-calltree")
@@ -386,11 +392,6 @@ def kernel_fetcharg(
     return FetchArg(text)
 
 
-def _identifier(text: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", text)
-    return cleaned if cleaned and not cleaned[0].isdigit() else f"_{cleaned}"
-
-
 def uprobe_lines(target: ScriptTarget) -> list[str]:
     """One ``p:GROUP/EVENT PATH:0xOFFSET(0xSEMAPHORE) ARGS`` line per site, perf's naming."""
     lines: list[str] = []
@@ -398,8 +399,7 @@ def uprobe_lines(target: ScriptTarget) -> list[str]:
         spec = _catalogued(target, provider, name)
         disabled = _disabled_reason(target, provider, name)
         for number, site in enumerate(sites):
-            event = _identifier(name) if number == 0 else f"{_identifier(name)}_{number}"
-            head = f"p:{_identifier(provider)}/{event}"
+            head = f"p:{event_name(provider)}/{site_event_name(name, number)}"
             if site.file_offset is None:
                 lines.append(f"# {head}: no file offset for this site (a separate debug file?)")
                 continue
@@ -415,7 +415,7 @@ def uprobe_lines(target: ScriptTarget) -> list[str]:
                 if fetch.text is None:
                     notes.append(f"{arg_name} ({argument.raw}): {fetch.reason}")
                 else:
-                    fetchargs.append(f"{_identifier(arg_name)}={fetch.text}")
+                    fetchargs.append(f"{event_name(arg_name)}={fetch.text}")
             for note in notes:
                 lines.append(f"# {head}: cannot express {note}")
             line = " ".join([head, where, *fetchargs])

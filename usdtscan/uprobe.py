@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .args.consumers import register_pair
-from .args.decode import DecodedArgument
+from .analysis import UprobeEvent
 from .args.location import Constant, Location, Register, Symbol, Unparsed
 from .model import Site
+
+if TYPE_CHECKING:
+    from .args.decode import DecodedArgument
 
 _X86_64 = {
     "rax": "ax",
@@ -71,19 +73,16 @@ KERNEL_REGISTERS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class UprobeEvent:
-    """The ``uprobe_events`` line, and the arguments the kernel cannot express."""
-
-    line: str | None
-    unsupported: tuple[str, ...] = ()
-    reason: str | None = None
-
-
 def event_name(text: str) -> str:
     """A kernel event or group name: letters, digits and ``_``, not starting with a digit."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text) or "_"
     return f"_{name}" if name[0].isdigit() else name
+
+
+def site_event_name(name: str, number: int) -> str:
+    """The event of a probe's site ``number`` (0-based): ``NAME``, then ``NAME_1``,
+    ``NAME_2``..., as ``perf probe`` names repeated events; one rule for every output."""
+    return event_name(name) if number == 0 else f"{event_name(name)}_{number}"
 
 
 # Relocation operators under which BASE + operator(symbol) is the symbol's own address.
@@ -101,6 +100,8 @@ def fetch_location(decoded: DecodedArgument, machine: str, site: Site) -> str:
 
 def fetch_argument(decoded: DecodedArgument, machine: str, site: Site, bits: int = 64) -> str:
     """The kernel fetch-argument for one decoded argument; raises UnsupportedFetch."""
+    from .args.consumers import register_pair
+
     location = decoded.location
     fetch = _fetch(location, machine, site)
     pair = register_pair(decoded, machine, bits)
@@ -168,6 +169,36 @@ def _fetch(location: Location, machine: str, site: Site) -> str:
     return f"{sign}{abs(location.displacement)}({_register(location.base, machine)})"
 
 
+def event_head(site: Site, machine: str, path: str, event: str) -> str | UprobeEvent:
+    """``p:GROUP/EVENT PATH:0xOFFSET(0xREFCTR)``, or the event saying why there is none."""
+    if site.file_offset is None:
+        return UprobeEvent(None, reason="the site has no file offset")
+    if machine not in KERNEL_REGISTERS:
+        return UprobeEvent(None, reason=f"no kernel register names known for {machine}")
+    head = f"p:{event_name(site.provider)}/{event_name(event)} {path}:{site.file_offset:#x}"
+    if site.semaphore_file_offset is not None:
+        head += f"({site.semaphore_file_offset:#x})"
+    return head
+
+
+def fetch_arguments(
+    site: Site, decoded: Sequence[DecodedArgument], machine: str, bits: int
+) -> tuple[tuple[str | None, str | None], ...]:
+    """Per argument, ``(argN=FETCHARG, None)`` or ``(None, "argN: why not")``."""
+    out: list[tuple[str | None, str | None]] = []
+    for number, argument in enumerate(decoded, 1):
+        try:
+            out.append((f"arg{number}={fetch_argument(argument, machine, site, bits)}", None))
+        except UnsupportedFetch as exc:
+            out.append((None, f"arg{number}: {exc}"))
+    return tuple(out)
+
+
+def assemble(head: str, fetches: Sequence[tuple[str | None, str | None]]) -> UprobeEvent:
+    parts = [head, *(text for text, _ in fetches if text is not None)]
+    return UprobeEvent(" ".join(parts), tuple(why for _, why in fetches if why is not None))
+
+
 def uprobe_event(
     site: Site,
     decoded: Sequence[DecodedArgument],
@@ -177,19 +208,7 @@ def uprobe_event(
     bits: int = 64,
 ) -> UprobeEvent:
     """The ``uprobe_events`` line for one site; ``event`` overrides the event name."""
-    if site.file_offset is None:
-        return UprobeEvent(None, reason="the site has no file offset")
-    if machine not in KERNEL_REGISTERS:
-        return UprobeEvent(None, reason=f"no kernel register names known for {machine}")
-    head = f"p:{event_name(site.provider)}/{event_name(event or site.name)} "
-    head += f"{path}:{site.file_offset:#x}"
-    if site.semaphore_file_offset is not None:
-        head += f"({site.semaphore_file_offset:#x})"
-    parts = [head]
-    unsupported: list[str] = []
-    for number, argument in enumerate(decoded, 1):
-        try:
-            parts.append(f"arg{number}={fetch_argument(argument, machine, site, bits)}")
-        except UnsupportedFetch as exc:
-            unsupported.append(f"arg{number}: {exc}")
-    return UprobeEvent(" ".join(parts), tuple(unsupported))
+    head = event_head(site, machine, path, event or site.name)
+    if isinstance(head, UprobeEvent):
+        return head
+    return assemble(head, fetch_arguments(site, decoded, machine, bits))

@@ -59,8 +59,8 @@ def test_one_input(data: bytes) -> None:
         return
     finally:
         SCRATCH.unlink()  # libFuzzer ends the process with exit(): no cleanup after Fuzz()
-    json_render.render([scanned])
-    text.render([scanned], verbose=True)
+    json_render.render([scanned.analyze()])
+    text.render([scanned.analyze()], verbose=True)
     readelf.render([scanned])
 
 

@@ -103,6 +103,6 @@ def scan_written(directory: Path, data: bytes) -> None:
     except UsdtscanError as exc:
         assert str(exc).startswith(f"{path}: ")
         return
-    json_render.render([scanned])
-    text_render.render([scanned], verbose=True)
+    json_render.render([scanned.analyze()])
+    text_render.render([scanned.analyze()], verbose=True)
     readelf_render.render([scanned])

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..analysis import Verdict
 from ..model import ScannedFile, Site
-from .consumers import Verdict, probe_verdicts, verdicts
+from .consumers import probe_verdicts, verdicts
 from .decode import DecodedArgument, decode
 
 # sys/sdt.h's nop is one byte on x86; a window that shows otherwise wins.

@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ..analysis import Verdict
 from .decode import DecodedArgument, Flag, register_bits
 from .location import Constant, Memory, Register, Symbol, Unparsed
 
 CONSUMERS = ("libbpf", "bcc", "gdb")
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    ok: bool
-    why: str | None = None
 
 
 _LIBBPF_ARCHES = {"x86_64", "i386", "s390x", "aarch64", "riscv64", "riscv32", "arm"}

@@ -3,21 +3,32 @@
 Keys are spelled out here, one function per object, rather than derived from
 the dataclasses: the contract must not change when a field is renamed
 inside the package.  Later versions add keys; they never rename or remove one.
+Everything here formats the analysis stage's reports (:mod:`usdtscan.analysis`);
+nothing is computed.  The document is written file by file and site by site,
+each piece by :mod:`json`'s C encoder, so a file's sites are never all held
+as JSON objects at once.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .. import __version__
-from ..args.analysis import SiteArguments, analyze_file
-from ..args.consumers import Verdict
-from ..args.decode import DecodedArgument
-from ..args.location import Constant, Location, Memory, Register, Symbol
-from ..model import ArchiveMember, Argument, DofInfo, ScannedFile, Site, Slice, group_sites
+from ..analysis import (
+    ArgumentReport,
+    Constant,
+    FileReport,
+    Location,
+    Memory,
+    Register,
+    SiteReport,
+    SliceReport,
+    Symbol,
+    Verdict,
+)
+from ..model import ArchiveMember, Argument, DofInfo, Site
 
 
 def argument_to_json(argument: Argument) -> dict[str, Any]:
@@ -83,7 +94,8 @@ def member_to_json(member: ArchiveMember) -> dict[str, Any]:
     }
 
 
-def slice_to_json(piece: Slice) -> dict[str, Any]:
+def slice_to_json(report: SliceReport) -> dict[str, Any]:
+    piece = report.slice
     return {
         "arch": piece.arch,
         "cputype": piece.cputype,
@@ -93,7 +105,7 @@ def slice_to_json(piece: Slice) -> dict[str, Any]:
         "bits": piece.bits,
         "endian": piece.endian,
         "filetype": piece.filetype,
-        "probes": [site_to_json(site) for site in piece.sites],
+        "probes": [site_to_json(site.site) for site in report.sites],
         "warnings": list(piece.warnings),
     }
 
@@ -152,79 +164,40 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
     return {"ok": verdict.ok, "why": verdict.why}
 
 
-def decoded_to_json(decoded: DecodedArgument, verdicts: dict[str, Verdict]) -> dict[str, Any]:
+def argument_report_to_json(argument: ArgumentReport) -> dict[str, Any]:
+    """The keys that decoding adds to an argument of ``args``."""
     return {
-        "location": location_to_json(decoded.location),
-        "effective_size": decoded.size,
-        "effective_signed": decoded.signed,
-        "flags": list(decoded.flags),
-        "arg_warnings": list(decoded.warnings),
-        "consumers": {tool: verdict_to_json(v) for tool, v in verdicts.items()},
+        "location": location_to_json(argument.location),
+        "effective_size": argument.effective_size,
+        "effective_signed": argument.effective_signed,
+        "flags": list(argument.flags),
+        "arg_warnings": list(argument.warnings),
+        "consumers": {tool: verdict_to_json(v) for tool, v in argument.verdicts.items()},
     }
 
 
-def _site_extras(scanned: ScannedFile) -> list[dict[str, Any]]:
-    """The keys that decoding adds to each site: locations, verdicts, check, uprobe."""
-    from ..uprobe import uprobe_event
-
-    events: dict[int, str] = {}
-    for probe in group_sites(scanned.sites):
-        for number, site in enumerate(probe.sites, 1):
-            events[id(site)] = probe.name if len(probe.sites) == 1 else f"{probe.name}_{number}"
-    path = os.path.abspath(scanned.path)
-    extras: list[dict[str, Any]] = []
-    for site, analysis in zip(scanned.sites, analyze_file(scanned), strict=True):
-        if analysis is None:
-            extras.append({"site_check": None, "uprobe": None})
-            continue
-        machine = scanned.machine or ""
-        event = uprobe_event(
-            site, analysis.arguments, machine, path, events[id(site)], scanned.bits or 64
-        )
-        extras.append(
-            {
-                "arguments": _arguments_json(analysis),
-                "site_check": _site_check_json(site, scanned),
-                "uprobe": event.line,
-                "uprobe_unsupported": list(event.unsupported),
-            }
-        )
-    return extras
+def site_report_to_json(report: SiteReport) -> dict[str, Any]:
+    """A site of ``probes``: the scanned fields, then what the analysis adds."""
+    entry = site_to_json(report.site)
+    arguments = report.arguments
+    if arguments is None:
+        entry["site_check"] = None
+        entry["uprobe"] = None
+        return entry
+    for argument, decoded in zip(entry["args"], arguments, strict=False):
+        argument.update(argument_report_to_json(decoded))
+    check = report.check
+    assert check is not None
+    entry["site_check"] = {"instruction": check.instruction, "ok": check.ok, "reason": check.reason}
+    event = report.uprobe
+    assert event is not None
+    entry["uprobe"] = event.line
+    entry["uprobe_unsupported"] = list(event.unsupported)
+    return entry
 
 
-def _arguments_json(analysis: SiteArguments) -> list[dict[str, Any]]:
-    return [
-        decoded_to_json(decoded, verdicts)
-        for decoded, verdicts in zip(analysis.arguments, analysis.verdicts, strict=True)
-    ]
-
-
-def _site_check_json(site: Site, scanned: ScannedFile) -> dict[str, Any]:
-    try:
-        from ..disasm import check_site
-
-        check = check_site(site, scanned.machine or "", scanned.endian or "little")
-    except ImportError:
-        return {"instruction": None, "ok": False, "reason": "capstone is not installed"}
-    return {"instruction": check.instruction, "ok": check.ok, "reason": check.reason}
-
-
-def _add_site_extras(scanned: ScannedFile, sites: list[dict[str, Any]]) -> None:
-    for entry, extra in zip(sites, _site_extras(scanned), strict=True):
-        decoded = extra.pop("arguments", [])
-        for argument, more in zip(entry["args"], decoded, strict=False):
-            argument.update(more)
-        entry.update(extra)
-
-
-def file_to_json(scanned: ScannedFile) -> dict[str, Any]:
-    document = _file_to_json(scanned)
-    _add_site_extras(scanned, document["probes"])
-    return document
-
-
-def _file_to_json(scanned: ScannedFile) -> dict[str, Any]:
-    index = {id(site): i for i, site in enumerate(scanned.sites)}
+def _file_head(report: FileReport) -> dict[str, Any]:
+    scanned = report.scanned
     return {
         "path": scanned.path,
         "format": scanned.format,
@@ -233,14 +206,15 @@ def _file_to_json(scanned: ScannedFile) -> dict[str, Any]:
         "endian": scanned.endian,
         "elf_type": scanned.elf_type,
         "error": scanned.error,
-        "probes": [site_to_json(site) for site in scanned.sites],
+    }
+
+
+def _file_tail(report: FileReport) -> dict[str, Any]:
+    scanned = report.scanned
+    return {
         "groups": [
-            {
-                "provider": probe.provider,
-                "name": probe.name,
-                "sites": [index[id(site)] for site in probe.sites],
-            }
-            for probe in group_sites(scanned.sites)
+            {"provider": probe.provider, "name": probe.name, "sites": list(probe.indices)}
+            for probe in report.probes
         ],
         "function_source": scanned.function_source,
         "other_notes": [
@@ -248,16 +222,46 @@ def _file_to_json(scanned: ScannedFile) -> dict[str, Any]:
             for n in scanned.other_notes
         ],
         "warnings": list(scanned.warnings),
-        "slices": [slice_to_json(piece) for piece in scanned.slices],
+        "slices": [slice_to_json(piece) for piece in report.slices],
         "archive": None if scanned.member_of is None else member_to_json(scanned.member_of),
     }
 
 
-def render(files: Iterable[ScannedFile], indent: int | None = None) -> str:
-    """The document, compact by default: ``indent`` makes :mod:`json` fall back
-    from its C encoder to the pure-Python one, ten times slower on 20,000 sites."""
-    document = {
-        "usdtscan_version": __version__,
-        "files": [file_to_json(scanned) for scanned in files],
+def file_to_json(report: FileReport) -> dict[str, Any]:
+    """One element of ``files``, whole (for callers that add keys, as ``--pid`` does)."""
+    return {
+        **_file_head(report),
+        "probes": [site_report_to_json(site) for site in report.sites],
+        **_file_tail(report),
     }
-    return json.dumps(document, indent=indent) + "\n"
+
+
+_encode = json.JSONEncoder().encode  # the C encoder: no indent, default separators
+
+
+def _inner(obj: dict[str, Any]) -> str:
+    """An object's members without its braces, to splice a streamed list between."""
+    return _encode(obj)[1:-1]
+
+
+def iter_file(report: FileReport) -> Iterator[str]:
+    """Pieces of one ``files`` element, equal when joined to ``json.dumps(file_to_json())``."""
+    yield "{" + _inner(_file_head(report)) + ', "probes": ['
+    for number, site in enumerate(report.sites):
+        yield (", " if number else "") + _encode(site_report_to_json(site))
+    yield "], " + _inner(_file_tail(report)) + "}"
+
+
+def iter_document(files: Iterable[FileReport]) -> Iterator[str]:
+    """The whole document, in pieces, as the files arrive."""
+    yield "{" + _inner({"usdtscan_version": __version__}) + ', "files": ['
+    for number, report in enumerate(files):
+        if number:
+            yield ", "
+        yield from iter_file(report)
+    yield "]}\n"
+
+
+def render(files: Iterable[FileReport]) -> str:
+    """The document as one string (tests and small inputs; the CLI streams it)."""
+    return "".join(iter_document(files))

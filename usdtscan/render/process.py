@@ -27,7 +27,7 @@ def mapping_to_json(mapping: Mapping) -> dict[str, Any]:
 
 
 def mapped_file_to_json(entry: MappedFile, pid: int) -> dict[str, Any]:
-    document = file_to_json(entry.scanned)
+    document = file_to_json(entry.scanned.analyze())
     document["pid"] = pid
     document["opened_as"] = entry.opened_as
     document["load_bias"] = entry.load_bias

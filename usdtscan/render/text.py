@@ -1,11 +1,26 @@
-"""The human view: a ``dtrace -l``-style table per file, and per-probe detail with ``-v``."""
+"""The human view: a ``dtrace -l``-style table per file, and per-probe detail with ``-v``.
+
+It formats the analysis stage's reports (:mod:`usdtscan.analysis`): the
+table reads only the scanned sites, so listing never loads the operand
+grammars; ``-v`` reads the decoded arguments and ``-d`` the disassembly.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
 
-from ..model import Argument, ScannedFile, Site, group_sites
+from ..analysis import (
+    ArgumentReport,
+    Constant,
+    FileReport,
+    Location,
+    Memory,
+    Register,
+    SiteReport,
+    Symbol,
+)
+from ..model import Argument, ScannedFile, Site
 
 _COLUMNS = ("PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS")
 
@@ -112,40 +127,124 @@ def _dof_detail(site: Site) -> list[str]:
     return lines
 
 
-def render_file(scanned: ScannedFile, verbose: bool = False, disassemble: bool = False) -> str:
+def render_file(report: FileReport, verbose: bool = False, disassemble: bool = False) -> str:
+    scanned = report.scanned
     lines = [describe_file(scanned)]
     if scanned.error is not None:
         lines.append(f"  error: {scanned.error}")
     lines.extend(f"  warning: {w}" for w in scanned.warnings)
     module = os.path.basename(scanned.path)
-    probes = group_sites(scanned.sites)
     arch_of: dict[int, str] = {}
-    if len(scanned.slices) > 1:
-        arch_of = {id(site): piece.arch for piece in scanned.slices for site in piece.sites}
-    if probes:
+    if len(report.slices) > 1:
+        arch_of = {
+            id(site.site): piece.slice.arch for piece in report.slices for site in piece.sites
+        }
+    if report.probes:
         rows = [list(_COLUMNS)]
-        for probe in probes:
+        for probe in report.probes:
             rows.extend(
-                _site_row(site, f"{module}[{arch_of[id(site)]}]" if arch_of else module)
+                _site_row(site.site, f"{module}[{arch_of[id(site.site)]}]" if arch_of else module)
                 for site in probe.sites
             )
         lines.extend("  " + line for line in _table(rows))
     if verbose:
-        for probe in probes:
+        for probe in report.probes:
             sites = plural(len(probe.sites), "site")
+            first = probe.sites[0].site
             lines.append("")
-            lines.append(f"  {probe.probe_id} ({sites}, args: {probe.sites[0].args_raw or '-'})")
+            lines.append(f"  {probe.probe_id} ({sites}, args: {first.args_raw or '-'})")
             for number, site in enumerate(probe.sites, 1):
-                lines.extend(_site_detail(number, site))
-                lines.extend(_decoded_detail(site, scanned, disassemble))
+                lines.extend(_site_detail(number, site.site))
+                lines.extend(_decoded_detail(site, disassemble))
     return "\n".join(lines) + "\n"
 
 
-def _decoded_detail(site: Site, scanned: ScannedFile, disassemble: bool) -> list[str]:
-    from ..args.describe import site_lines
+def describe_register(register: Register) -> str:
+    if register.width_bits and register.canonical != register.name:
+        high = register.bit_offset + register.width_bits - 1
+        return f"{register.name} ({register.canonical} bits {register.bit_offset}..{high})"
+    return register.name
 
-    return site_lines(site, scanned, disassemble)
+
+def _signed(value: int) -> str:
+    return f" - {-value}" if value < 0 else f" + {value}"
 
 
-def render(files: Iterable[ScannedFile], verbose: bool = False, disassemble: bool = False) -> str:
-    return "\n".join(render_file(scanned, verbose or disassemble, disassemble) for scanned in files)
+def describe_location(location: Location) -> str:
+    """Where an argument lives, in architecture-neutral words (``memory at rbp - 12``)."""
+    if isinstance(location, Constant):
+        return f"constant {location.value}"
+    if isinstance(location, Register):
+        return f"register {describe_register(location)}"
+    if isinstance(location, Symbol):
+        where = f"{location.name}{_signed(location.offset) if location.offset else ''}"
+        how = ", pc-relative" if location.pc_relative else ""
+        at = "unresolved" if location.address is None else f"{location.address:#x}"
+        return f"memory at {where} ({at}{how})"
+    if isinstance(location, Memory):
+        terms: list[str] = []
+        if location.base is not None:
+            terms.append(location.base.name)
+        if location.index is not None:
+            scale = f"*{location.scale}" if location.scale != 1 else ""
+            terms.append(f"{location.index.name}{scale}")
+        text = " + ".join(terms)
+        if location.symbol is not None:
+            sym = location.symbol
+            name = f"{sym.relocation}({sym.name})" if sym.relocation else sym.name
+            text = f"{text} + {name}" if text else name
+        if not text:
+            text = f"{location.displacement:#x}"
+        elif location.displacement:
+            text += _signed(location.displacement)
+        if location.symbol is not None and location.symbol.address is not None:
+            text += f" (symbol at {location.symbol.address:#x})"
+        return f"memory at {text}"
+    return f"UNPARSED ({location.reason})"
+
+
+def describe_argument(number: int, argument: ArgumentReport) -> str:
+    sign = "signed" if argument.effective_signed else "unsigned"
+    shape = f"{argument.effective_size}-byte {sign}{' float' if argument.is_float else ''}"
+    if argument.assumed_size:
+        shape += " (assumed)"
+    refused = [tool for tool, v in argument.verdicts.items() if not v.ok]
+    tail = f"; not readable by {', '.join(refused)}" if refused else ""
+    return f"        arg{number} -> {describe_location(argument.location)}, {shape}{tail}"
+
+
+def _decoded_detail(report: SiteReport, disassemble: bool) -> list[str]:
+    """The ``-v`` lines of a site's decoded arguments, and ``-d``'s instructions."""
+    arguments = report.arguments
+    if arguments is None:
+        return []
+    lines = [describe_argument(n, a) for n, a in enumerate(arguments, 1)]
+    for number, argument in enumerate(arguments, 1):
+        lines.extend(f"        arg{number} warning: {w}" for w in argument.warnings)
+        for tool, verdict in argument.verdicts.items():
+            if not verdict.ok:
+                lines.append(f"        arg{number} {tool}: {verdict.why}")
+    if disassemble:
+        lines.extend(_disassembly(report))
+    return lines
+
+
+def _disassembly(report: SiteReport) -> list[str]:
+    check = report.check
+    try:
+        around = report.disassembly()
+    except ImportError:  # pragma: no cover - capstone is a declared dependency
+        return ["      disassembly: capstone is not installed"]
+    if check is None:
+        return []
+    verdict = "the sdt.h nop" if check.ok else f"NOT the sdt.h nop ({check.reason})"
+    lines = [f"      instruction: {check.instruction or '-'} ({verdict})"]
+    address = report.site.address
+    for ins in around:
+        mark = "=>" if ins.address == address else "  "
+        lines.append(f"      {mark} {ins.address:#x}: {ins.data.hex():<20} {ins.text}")
+    return lines
+
+
+def render(files: Iterable[FileReport], verbose: bool = False, disassemble: bool = False) -> str:
+    return "\n".join(render_file(report, verbose or disassemble, disassemble) for report in files)

@@ -1,0 +1,351 @@
+"""The analysis stage: everything the views show about a file, as typed objects.
+
+The flow is scan -> analyze -> render.  :func:`analyze_scanned` turns a
+:class:`~usdtscan.ScannedFile` into a :class:`FileReport`: one
+:class:`SiteReport` per site (its decoded arguments with their locations
+and consumer verdicts, the check of its instruction, its uprobe event) and
+one :class:`ProbeReport` per ``provider:name``.  The JSON, the text and the
+Python API are all made from these objects, so they cannot disagree; the
+renderers only format them.
+
+A report computes what it is asked for, once per distinct thing: a site's
+arguments are decoded, judged and turned into uprobe fetch-args once per
+distinct argument string of the file (a large file repeats a few spellings
+across thousands of sites), so the table, which asks for none of it, never
+loads the operand grammars, and ``--json`` does the work once per spelling.
+Reports are frozen; later versions add fields, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
+from .debuginfo import DEFAULT_DEBUG_DIRS
+from .model import Argument, ScannedFile, Site, Slice, SymbolLookup
+from .sitecheck import InstructionCheck
+
+if TYPE_CHECKING:
+    from .args.decode import DecodedArgument
+    from .disasm import Instruction
+
+__all__ = [
+    "ArgumentReport",
+    "Constant",
+    "FileReport",
+    "InstructionCheck",
+    "Location",
+    "Memory",
+    "ProbeReport",
+    "Register",
+    "SiteReport",
+    "SliceReport",
+    "Symbol",
+    "Unparsed",
+    "UprobeEvent",
+    "Verdict",
+    "analyze",
+    "analyze_scanned",
+    "event_names",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether one consumer (libbpf, bcc, gdb) can read an argument; ``why`` says why
+    not, or, with ``ok`` true, is a caveat."""
+
+    ok: bool
+    why: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UprobeEvent:
+    """The ``uprobe_events`` line of a site, and the arguments the kernel cannot express.
+
+    ``line`` is None when the site cannot be traced this way (``reason`` says why).
+    """
+
+    line: str | None
+    unsupported: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentReport:
+    """One argument: the note's spelling (``raw``, ``size``, ``signed``, ``is_float``,
+    ``operand``), where it lives (``location``, whose ``kind`` is ``register``,
+    ``memory``, ``constant``, ``symbol`` or ``unparsed``), the size and sign a
+    consumer reads (``effective_*``; assumed for a sizeless argument), what is
+    odd about it (``flags``, ``warnings``) and each consumer's ``verdicts``."""
+
+    raw: str
+    size: int | None
+    signed: bool | None
+    is_float: bool
+    operand: str
+    location: Location
+    effective_size: int
+    effective_signed: bool
+    assumed_size: bool
+    flags: tuple[str, ...]
+    warnings: tuple[str, ...]
+    verdicts: Mapping[str, Verdict]
+
+    @property
+    def note(self) -> Argument:
+        """The argument as the scan read it."""
+        return Argument(self.raw, self.size, self.signed, self.is_float, self.operand)
+
+
+class _FileAnalyzer:
+    """What one file's reports share: its architecture, symbols, and the caches that
+    make the work once per distinct argument string instead of once per site."""
+
+    __slots__ = (
+        "_arguments",
+        "_fetches",
+        "bits",
+        "elf_type",
+        "endian",
+        "machine",
+        "path",
+        "symbols",
+    )
+
+    # A bound on each cache: a file of 400,000 distinct spellings must not keep them all.
+    LIMIT = 4096
+
+    def __init__(self, scanned: ScannedFile) -> None:
+        self.machine = scanned.machine
+        self.bits = scanned.bits
+        self.endian = scanned.endian or "little"
+        self.elf_type = scanned.elf_type
+        self.path = os.path.abspath(scanned.path)
+        self._arguments: dict[tuple[object, ...], tuple[ArgumentReport, ...]] = {}
+        self._fetches: dict[tuple[object, ...], tuple[tuple[str | None, str | None], ...]] = {}
+        self.symbols: SymbolLookup | None = scanned.symbols
+
+    def analyzable(self, site: Site) -> bool:
+        """DOF sites' arguments are C types, not assembler operands: nothing to decode."""
+        return site.kind == "stapsdt" and self.machine is not None and self.bits is not None
+
+    def _key(self, site: Site) -> tuple[object, ...]:
+        # Decoding depends on the site only through %rip-relative operands (the
+        # address after the site); uprobe fetch-args through the site's
+        # address-to-offset delta (``@+OFFSET``).
+        at = site.address if "rip" in site.args_raw else None
+        delta = None
+        if site.address is not None and site.file_offset is not None:
+            delta = site.file_offset - site.address
+        return (site.args_raw, at, delta)
+
+    def _decoded(self, site: Site) -> tuple[DecodedArgument, ...]:
+        from .args.analysis import next_pc
+        from .args.decode import decode
+
+        machine, bits = self.machine or "", self.bits or 64
+        return decode(
+            site.args, machine, bits, symbols=self.symbols, next_pc=next_pc(site, machine)
+        )
+
+    def arguments(self, site: Site) -> tuple[ArgumentReport, ...] | None:
+        if not self.analyzable(site):
+            return None
+        key = self._key(site)
+        cached = self._arguments.get(key)
+        if cached is not None:
+            return cached
+        from .args.consumers import verdicts
+
+        machine, bits = self.machine or "", self.bits or 64
+        reports = tuple(
+            ArgumentReport(
+                d.argument.raw,
+                d.argument.size,
+                d.argument.signed,
+                d.argument.is_float,
+                d.argument.operand,
+                d.location,
+                d.size,
+                d.signed,
+                d.assumed_size,
+                d.flags,
+                d.warnings,
+                verdicts(d, machine, bits, self.elf_type),
+            )
+            for d in self._decoded(site)
+        )
+        if len(self._arguments) >= self.LIMIT:
+            self._arguments.clear()
+        self._arguments[key] = reports
+        return reports
+
+    def check(self, site: Site) -> InstructionCheck | None:
+        if not self.analyzable(site):
+            return None
+        from .sitecheck import check_window
+
+        return check_window(site.code, self.machine or "", self.endian)
+
+    def uprobe(self, site: Site, event: str) -> UprobeEvent | None:
+        if not self.analyzable(site):
+            return None
+        from . import uprobe
+
+        machine, bits = self.machine or "", self.bits or 64
+        head = uprobe.event_head(site, machine, self.path, event)
+        if isinstance(head, UprobeEvent):
+            return head
+        key = self._key(site)
+        fetches = self._fetches.get(key)
+        if fetches is None:
+            fetches = uprobe.fetch_arguments(site, self._decoded(site), machine, bits)
+            if len(self._fetches) >= self.LIMIT:
+                self._fetches.clear()
+            self._fetches[key] = fetches
+        return uprobe.assemble(head, fetches)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteReport:
+    """One probe site and what the analysis says of it.
+
+    ``site`` is the scanned :class:`~usdtscan.Site` (provider, name,
+    addresses, semaphore, function, the note's arguments); ``event`` is the
+    uprobe event name of the site (docs/json.rst: the probe's name for its
+    first site, ``NAME_1``, ``NAME_2`` ... for the others, as ``perf probe``
+    names them).  The properties are computed on first use by the file's
+    analysis and cached per argument string.
+    """
+
+    site: Site
+    event: str
+    _analyzer: _FileAnalyzer = field(repr=False, compare=False)
+
+    @property
+    def arguments(self) -> tuple[ArgumentReport, ...] | None:
+        """The decoded arguments; None for a site whose arguments are not
+        assembler operands (DOF) or whose architecture is unknown."""
+        return self._analyzer.arguments(self.site)
+
+    @property
+    def check(self) -> InstructionCheck | None:
+        """Whether the site holds sdt.h's nop; None where ``arguments`` is None."""
+        return self._analyzer.check(self.site)
+
+    @property
+    def uprobe(self) -> UprobeEvent | None:
+        """The ``uprobe_events`` line; None where ``arguments`` is None."""
+        return self._analyzer.uprobe(self.site, self.event)
+
+    @property
+    def verdicts(self) -> dict[str, Verdict]:
+        """Per consumer: can it read every argument of this site (the first refusal's reason)."""
+        result: dict[str, Verdict] = {}
+        for number, argument in enumerate(self.arguments or (), 1):
+            for tool, verdict in argument.verdicts.items():
+                if not verdict.ok and tool not in result:
+                    result[tool] = Verdict(False, f"arg{number}: {verdict.why}")
+        names = ("libbpf", "bcc", "gdb") if self.arguments is not None else ()
+        return {tool: result.get(tool, Verdict(True)) for tool in names}
+
+    def disassembly(self) -> tuple[Instruction, ...]:
+        """A few instructions around the site (needs capstone; empty without code bytes)."""
+        from .disasm import disassemble_around
+
+        analyzer = self._analyzer
+        return tuple(disassemble_around(self.site, analyzer.machine or "", analyzer.endian))
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    """The sites of one ``provider:name``; ``indices`` are their places in the file's sites."""
+
+    provider: str
+    name: str
+    sites: tuple[SiteReport, ...]
+    indices: tuple[int, ...]
+
+    @property
+    def probe_id(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SliceReport:
+    """One architecture of a Mach-O file, with the reports of its sites."""
+
+    slice: Slice
+    sites: tuple[SiteReport, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """One input file: what the scan found (``scanned``) and the reports of its sites,
+    in note order, and of its probes, in order of each probe's first site."""
+
+    scanned: ScannedFile
+    sites: tuple[SiteReport, ...]
+    probes: tuple[ProbeReport, ...]
+    slices: tuple[SliceReport, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.scanned.path
+
+    @property
+    def error(self) -> str | None:
+        return self.scanned.error
+
+
+def event_names(sites: Iterable[Site]) -> Iterator[str]:
+    """Each site's uprobe event name, in order: ``NAME`` for a probe's first site,
+    then ``NAME_1``, ``NAME_2``...: one rule for ``--json`` and ``script uprobe-events``."""
+    from .uprobe import site_event_name
+
+    seen: dict[tuple[str, str], int] = {}
+    for site in sites:
+        key = (site.provider, site.name)
+        number = seen.get(key, 0)
+        seen[key] = number + 1
+        yield site_event_name(site.name, number)
+
+
+def analyze_scanned(scanned: ScannedFile) -> FileReport:
+    """The reports of a scanned file (cheap: the work happens when a property is read)."""
+    analyzer = _FileAnalyzer(scanned)
+    sites = tuple(
+        SiteReport(site, event, analyzer)
+        for site, event in zip(scanned.sites, event_names(scanned.sites), strict=True)
+    )
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, site in enumerate(scanned.sites):
+        groups.setdefault((site.provider, site.name), []).append(index)
+    probes = tuple(
+        ProbeReport(provider, name, tuple(sites[i] for i in indices), tuple(indices))
+        for (provider, name), indices in groups.items()
+    )
+    by_identity = {id(report.site): report for report in sites}
+    slices = tuple(
+        SliceReport(
+            piece,
+            tuple(by_identity.get(id(s)) or SiteReport(s, s.name, analyzer) for s in piece.sites),
+        )
+        for piece in scanned.slices
+    )
+    return FileReport(scanned, sites, probes, slices)
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> FileReport:
+    """Scan ``path`` (as :func:`usdtscan.scan` does, raising what it raises) and analyze it."""
+    from .scan import scan
+
+    return analyze_scanned(scan(path, debug_dirs, arch))
