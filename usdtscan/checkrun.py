@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from . import cpython
-from .cli import write_stdout
 from .errors import UsdtscanError
 from .lint import RULES, LintResult, lint
+from .output import write_stdout
 
 EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 
