@@ -1,6 +1,7 @@
 """Where a probe argument lives at the probe site, independent of any assembler dialect.
 
-Every operand string decodes to exactly one of these values.  Each names
+Every operand string decodes to exactly one of these values, told apart by
+``kind`` (a literal type, so a type checker narrows ``Location`` on it).  Each names
 precisely which register, memory cell or constant holds the argument, so
 that a debugger or an emulator can evaluate it without knowing the
 syntax it came from: a :class:`Register` carries the full-width register
@@ -12,6 +13,7 @@ index, scale or shift and displacement.  An operand we cannot decode is an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +22,7 @@ class Constant:
 
     value: int | float
 
-    kind = "constant"
+    kind: ClassVar[Literal["constant"]] = "constant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class Register:
     bit_offset: int = 0
     register_class: str = "gpr"
 
-    kind = "register"
+    kind: ClassVar[Literal["register"]] = "register"
 
     @property
     def is_integer(self) -> bool:
@@ -66,7 +68,7 @@ class Symbol:
     address: int | None = None
     relocation: str | None = None
 
-    kind = "symbol"
+    kind: ClassVar[Literal["symbol"]] = "symbol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Memory:
     shift: int = 0
     symbol: Symbol | None = None
 
-    kind = "memory"
+    kind: ClassVar[Literal["memory"]] = "memory"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class Unparsed:
     text: str
     reason: str
 
-    kind = "unparsed"
+    kind: ClassVar[Literal["unparsed"]] = "unparsed"
 
 
 Location = Constant | Register | Memory | Symbol | Unparsed
