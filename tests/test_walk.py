@@ -15,7 +15,15 @@ import pytest
 
 from usdtscan import scan
 from usdtscan.parallel import scan_targets
-from usdtscan.walk import Target, WalkStats, expand, looks_like_object, object_files
+from usdtscan.walk import (
+    PSEUDO_FILE_SYSTEMS,
+    Target,
+    WalkStats,
+    expand,
+    looks_like_object,
+    object_files,
+    pseudo_devices,
+)
 
 from .conftest import FIXTURE_BIN
 
@@ -194,3 +202,65 @@ def test_progress_bar_on_terminal_only(many_tree: Path) -> None:
     assert status == 0
     assert f"/{len(OBJECTS) * 2} files" not in err and "files seen" in err
     assert len(json.loads(out)["files"]) == len(OBJECTS)
+
+
+def _mounts_below(root: str) -> list[tuple[str, str]]:
+    """(mount point, type) of every mount strictly below ``root``, from mountinfo."""
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as stream:
+        for line in stream:
+            fields = line.split()
+            point, fstype = fields[4], fields[fields.index("-", 6) + 1]
+            if point.startswith(root.rstrip("/") + "/"):
+                found.append((point, fstype))
+    return found
+
+
+def test_walk_does_not_enter_pseudo_file_systems_below_a_root() -> None:
+    pseudo = [p for p, t in _mounts_below("/dev") if t in PSEUDO_FILE_SYSTEMS]
+    if not pseudo:
+        pytest.skip("no pseudo file system is mounted below /dev here")
+    stats = WalkStats()
+    paths = [t.path for t in expand(["/dev"], True, stats)]
+    for point in pseudo:
+        assert not [p for p in paths if p.startswith(point + "/")], point
+    assert stats.mounts_skipped >= 1
+    # Named as a root, a pseudo file system is walked as asked.
+    named = WalkStats()
+    list(expand([pseudo[0]], True, named))
+    assert named.mounts_skipped == 0
+    assert named.files + named.special > 0
+
+
+def test_one_file_system_stays_on_the_root_device() -> None:
+    other = [p for p, t in _mounts_below("/dev") if t == "tmpfs" and os.access(p, os.W_OK)]
+    if not other:
+        pytest.skip("no writable tmpfs is mounted below /dev here")
+    marker = Path(other[0]) / f"usdtscan-test-{os.getpid()}"
+    shutil.copy(SAMPLE, marker)
+    try:
+        walked = run("--json", "-r", "/dev")
+        staying = run("--json", "-r", "-x", "/dev")
+    finally:
+        marker.unlink()
+    assert str(marker) in [f["path"] for f in json.loads(walked.stdout)["files"]]
+    assert str(marker) not in [f["path"] for f in json.loads(staying.stdout)["files"]]
+    assert "Traceback" not in walked.stderr + staying.stderr
+
+
+def test_pseudo_devices_from_mountinfo(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 28 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n"
+        "23 28 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:2 - sysfs sysfs rw\n"
+        "28 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "30 23 0:26 / /sys/fs/cgroup/cpu rw,nosuid - cgroup cgroup rw,cpu\n"
+        "31 28 0:27 / /tmp rw,nosuid,nodev shared:3 - tmpfs tmpfs rw\n"
+        "garbage line\n"
+    )
+    assert pseudo_devices(str(mountinfo)) == {
+        os.makedev(0, 21),
+        os.makedev(0, 22),
+        os.makedev(0, 26),
+    }
+    assert pseudo_devices(str(tmp_path / "missing")) == frozenset()

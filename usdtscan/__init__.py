@@ -36,7 +36,13 @@ from .analysis import (
     Verdict,
     analyze,
 )
-from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
+from .errors import (
+    FileAccessError,
+    FileChangedError,
+    MalformedFileError,
+    NotObjectFileError,
+    UsdtscanError,
+)
 from .model import (
     Argument,
     DofInfo,
@@ -80,6 +86,7 @@ __all__ = [
     "DiffResult",
     "DofInfo",
     "FileAccessError",
+    "FileChangedError",
     "FileReport",
     "Finding",
     "InstructionCheck",

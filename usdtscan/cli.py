@@ -5,7 +5,8 @@ Exit status (documented in docs/cli.rst):
 * 0 -- every file was read (having no probes is not an error);
 * 2 -- a usage error, or at least one file could not be read completely.
   The other files are still scanned and reported, and each failure is one
-  line ``usdtscan: PATH: reason`` on stderr.
+  line ``usdtscan: PATH: reason`` on stderr;
+* 130 -- interrupted (Ctrl-C): one line on stderr, as shells report SIGINT.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .output import write_stdout, write_stream
 
 EXIT_OK = 0
 EXIT_TROUBLE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with -r, also read the packages, archives and images met (.deb, .rpm, .whl, "
         ".zip, .tar*, OCI layouts); given as PATH they are always read (docs/remote.rst)",
+    )
+    parser.add_argument(
+        "-x",
+        "--one-file-system",
+        action="store_true",
+        help="with -r, stay on the file system of each PATH (as find -xdev, du -x)",
     )
     parser.add_argument(
         "-j",
@@ -233,6 +241,15 @@ def _fetch_build_id(text: str) -> tuple[str | None, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; Ctrl-C ends it with one line and status 130, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("usdtscan: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in ("check", "script", "diff"):
         from .commands import SUBCOMMANDS
@@ -266,7 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths.append(fetched)
     scanned_files: list[ScannedFile] = []
     stats = WalkStats()
-    targets = list(expand(paths, options.recursive, stats, options.archives))
+    targets = list(
+        expand(paths, options.recursive, stats, options.archives, options.one_file_system)
+    )
     if options.archives:
         from . import parallel
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from . import ldso
 from .elf import ElfFile, SectionType
 from .errors import UsdtscanError
+from .fileio import opened
 from .model import ScannedFile, Site
-from .scan import mapped, scan_or_error
+from .scan import scan_or_error
 
 PROVIDER = "python"
 Version = tuple[int, int]
@@ -252,12 +253,8 @@ def detect(path: str) -> Detection:
     Raises UsdtscanError when the file cannot be read as ELF.
     """
     detection = Detection(path)
-    with mapped(path) as data:
-        elf = ElfFile(path, data)
-        try:
-            _detect_elf(elf, detection)
-        finally:
-            elf.release()
+    with opened(path) as reader:
+        _detect_elf(ElfFile(path, reader), detection)
     return detection
 
 

@@ -325,7 +325,7 @@ def fetch_object(client: Client, build_id: str) -> tuple[str | None, str]:
     """
     from .elf import ElfFile
     from .errors import UsdtscanError
-    from .scan import mapped
+    from .fileio import opened
 
     build_id = normalize_build_id(build_id)
     refused: list[str] = []
@@ -334,12 +334,8 @@ def fetch_object(client: Client, build_id: str) -> tuple[str | None, str]:
         if path is None:
             continue
         try:
-            with mapped(path) as data:
-                elf = ElfFile(path, data)
-                try:
-                    actual = elf.build_id()
-                finally:
-                    elf.release()
+            with opened(path) as reader:
+                actual = ElfFile(path, reader).build_id()
         except UsdtscanError as exc:
             refused.append(f"{artifact}: {exc.reason}")
             continue

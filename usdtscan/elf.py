@@ -6,7 +6,8 @@ against the file so that a corrupt or hostile file gives a
 :class:`~usdtscan.errors.MalformedFileError` naming what could not be read,
 never an ``IndexError`` or an allocation the size of a lying header.
 
-It reads with :mod:`struct` over the bytes (usually an ``mmap``) rather than
+It reads with :mod:`struct` over the bytes a :class:`~usdtscan.fileio.ByteSource`
+returns (``pread`` of the structures asked for, never a map) rather than
 through pyelftools: listing probes must start fast and scale to files with
 tens of thousands of notes, and pyelftools costs more to import than the
 whole listing of a typical binary.  pyelftools is used by the tests as an
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 import bisect
 import enum
-import mmap
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import MalformedFileError, NotObjectFileError
+from .fileio import ByteSource, BytesReader
 from .magic import ELF_MAGIC
 
 # e_ident indices and values
@@ -246,15 +247,21 @@ def _cstring(data: bytes, offset: int) -> str:
 
 
 class ElfFile:
-    """An ELF file held in memory (normally an ``mmap``), parsed on demand."""
+    """An ELF file, parsed on demand from a :class:`~usdtscan.fileio.ByteSource`.
 
-    def __init__(self, path: str, data: bytes | mmap.mmap) -> None:
+    ``data`` may also be the file's bytes, for
+    callers that hold them already.
+    """
+
+    def __init__(self, path: str, data: bytes | bytearray | memoryview | ByteSource) -> None:
         self.path = path
-        self._view = memoryview(data).cast("B")
-        self.size = len(self._view)
-        if self.size < 16 or bytes(self._view[:4]) != ELF_MAGIC:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = BytesReader(path, data)
+        self._source: ByteSource = data
+        head = self._source.head(16)
+        if len(head) < 16 or head[:4] != ELF_MAGIC:
             raise NotObjectFileError(path, "not an ELF file")
-        ei_class, ei_data = self._view[EI_CLASS], self._view[EI_DATA]
+        ei_class, ei_data = head[EI_CLASS], head[EI_DATA]
         if ei_class not in _EHDR_TAIL:
             raise MalformedFileError(path, f"unknown ELF class {ei_class}", EI_CLASS)
         if ei_data not in _ORDER:
@@ -284,29 +291,25 @@ class ElfFile:
         self._sections: list[Section] | None = None
         self._segments: list[Segment] | None = None
 
+    @property
+    def size(self) -> int:
+        return self._source.size
+
     def release(self) -> None:
-        """Drop the view of the file's bytes, so that the caller can unmap them."""
-        self._view.release()
+        """Kept for callers of the mapped reader: nothing is held between reads."""
 
     # -- raw access ---------------------------------------------------------
 
     def _unpack(self, fmt: str, offset: int, what: str) -> tuple[int, ...]:
-        try:
-            if offset < 0:  # unpack_from would count a negative offset from the end
-                raise struct.error("negative offset")
-            return struct.unpack_from(self._order + fmt, self._view, offset)
-        except (struct.error, OverflowError):  # OverflowError: an offset beyond 2**63
-            raise MalformedFileError(self.path, f"truncated {what}", offset) from None
+        fmt = self._order + fmt
+        size = struct.calcsize(fmt)
+        if offset < 0 or offset + size > self.size:
+            raise MalformedFileError(self.path, f"truncated {what}", offset)
+        return struct.unpack(fmt, self._source.read(offset, size, what))
 
     def read(self, offset: int, size: int, what: str) -> bytes:
         """``size`` bytes at ``offset``, or an error naming ``what`` was cut off."""
-        if offset < 0 or size < 0 or offset + size > self.size:
-            raise MalformedFileError(
-                self.path,
-                f"{what} ({size:#x} bytes) runs past the end of the file ({self.size:#x} bytes)",
-                offset,
-            )
-        return bytes(self._view[offset : offset + size])
+        return self._source.read(offset, size, what)
 
     def read_address(self, data: bytes, offset: int) -> int:
         fmt = self._order + ("I" if self.addr_size == 4 else "Q")
@@ -354,10 +357,14 @@ class ElfFile:
             if shstrndx == SHN_XINDEX:
                 shstrndx = first[6]
         self._table(self.e_shoff, shnum, self.e_shentsize, shdr_size, "section header table")
-        raw = [
-            self._unpack(fmt, self.e_shoff + i * self.e_shentsize, f"section header {i}")
-            for i in range(shnum)
-        ]
+        table = self.read(self.e_shoff, shnum * self.e_shentsize, "section header table")
+        if self.e_shentsize == shdr_size:
+            raw = list(struct.iter_unpack(self._order + fmt, table))
+        else:
+            raw = [
+                struct.unpack_from(self._order + fmt, table, i * self.e_shentsize)
+                for i in range(shnum)
+            ]
         names = b""
         if 0 < shstrndx < shnum:
             _n, s_type, _f, _a, s_off, s_size, *_ = raw[shstrndx]
@@ -401,9 +408,10 @@ class ElfFile:
         self._table(
             self.e_phoff, phnum, self.e_phentsize, struct.calcsize(fmt), "program header table"
         )
+        table = self.read(self.e_phoff, phnum * self.e_phentsize, "program header table")
         segments = []
         for i in range(phnum):
-            raw = self._unpack(fmt, self.e_phoff + i * self.e_phentsize, f"program header {i}")
+            raw = struct.unpack_from(self._order + fmt, table, i * self.e_phentsize)
             if self.elf_class == ELFCLASS32:
                 p_type, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, p_flags, _align = raw
             else:
@@ -429,37 +437,50 @@ class ElfFile:
         8 (GNU property notes), 4 everywhere else.  A note whose sizes run past
         the section ends the walk with an error rather than a guess.  ``data``
         replaces the section's bytes (a relocated copy, for object files).
+
+        The section is read in windows of :data:`NOTE_WINDOW` bytes, so that
+        the 400,000 notes of a huge binary are not all in memory at once.
         """
         if data is None:
-            data = self.section_data(section)
+            if not section.has_file_data:
+                return
+            if section.offset < 0 or section.offset + section.size > self.size:
+                self.read(section.offset, section.size, f"section {section.name or section.index}")
+            window = _NoteWindow(self, section)
+        else:
+            window = _NoteWindow(self, section, data)
+        total = window.total
         align = 8 if section.addralign == 8 else 4
         position = 0
         header = self._order + "III"
-        while position + 12 <= len(data):
-            namesz, descsz, n_type = struct.unpack_from(header, data, position)
+        while position + 12 <= total:
+            buffer, base = window.get(position, 12)
+            namesz, descsz, n_type = struct.unpack_from(header, buffer, position - base)
             name_start = position + 12
             desc_start = _round_up(name_start + namesz, align)
             end = _round_up(desc_start + descsz, align)
-            if desc_start + descsz > len(data):
+            if desc_start + descsz > total:
                 raise MalformedFileError(
                     self.path,
                     f"note in section {section.name} claims {namesz}+{descsz} bytes, "
                     f"past the end of the section",
                     section.offset + position,
                 )
-            name = data[name_start : name_start + namesz]
+            buffer, base = window.get(position, desc_start + descsz - position)
+            name = buffer[name_start - base : name_start - base + namesz]
             if name.endswith(b"\0"):
                 name = name[:-1]
-            yield Note(
-                name, n_type, data[desc_start : desc_start + descsz], section.offset + position
-            )
+            desc = buffer[desc_start - base : desc_start - base + descsz]
+            yield Note(name, n_type, desc, section.offset + position)
             position = end
-        if position < len(data) and any(data[position:]):
-            raise MalformedFileError(
-                self.path,
-                f"{len(data) - position} trailing bytes in note section {section.name}",
-                section.offset + position,
-            )
+        if position < total:
+            buffer, base = window.get(position, total - position)
+            if any(buffer[position - base : total - base]):
+                raise MalformedFileError(
+                    self.path,
+                    f"{total - position} trailing bytes in note section {section.name}",
+                    section.offset + position,
+                )
 
     def build_id(self) -> str | None:
         """The GNU build ID as hex, the key of ``/usr/lib/debug/.build-id``."""
@@ -489,32 +510,38 @@ class ElfFile:
 
     # -- symbols ------------------------------------------------------------
 
-    def function_index(self) -> FunctionIndex | None:
-        """Function symbols from ``.symtab``, else ``.dynsym``; None if neither has any."""
+    def function_index(self, near: Sequence[int] | None = None) -> FunctionIndex | None:
+        """Function symbols from ``.symtab``, else ``.dynsym``; None if neither has any.
+
+        With ``near``, only the functions that contain one of those addresses
+        are kept: the same answers for them, without sorting every symbol.
+        """
         for wanted in (SectionType.SYMTAB, SectionType.DYNSYM):
             for section in self.sections:
                 if section.type == wanted and section.has_file_data:
-                    index = self._function_index(section)
-                    if len(index):
+                    index = self._function_index(section, near)
+                    if index is not None:
                         return index
         return None
 
-    def _function_index(self, section: Section) -> FunctionIndex:
+    def _function_index(self, section: Section, near: Sequence[int] | None) -> FunctionIndex | None:
+        """The index of one symbol table; None when it has no function symbol at all."""
         fmt = self._order + _SYM[self.elf_class]
         entsize = struct.calcsize(fmt)
         data = self.section_data(section)
-        strtab = b""
-        if 0 < section.link < len(self.sections):
-            strtab = self.section_data(self.sections[section.link])
         usable = len(data) - len(data) % entsize
         opd = self._ppc64_opd()
         thumb = self.e_machine == Machine.ARM
+        wide = self.elf_class != ELFCLASS32
+        # The sites, sorted, with a sentinel past every address.
+        sites = None if near is None else [*sorted(set(near)), 1 << 64]
+        found = 0
         entries: list[tuple[int, int, int]] = []
         for fields in struct.iter_unpack(fmt, data[:usable]):
-            if self.elf_class == ELFCLASS32:
-                name, value, size, info, _other, shndx = fields
-            else:
+            if wide:
                 name, info, _other, shndx, value, size = fields
+            else:
+                name, value, size, info, _other, shndx = fields
             if info & 0xF not in (STT_FUNC, STT_GNU_IFUNC) or shndx == SHN_UNDEF or not size:
                 continue
             if opd is not None and shndx == opd[0]:
@@ -523,7 +550,15 @@ class ElfFile:
                     continue
             if thumb:
                 value &= ~1
+            found += 1
+            if sites is not None and sites[bisect.bisect_left(sites, value)] >= value + size:
+                continue
             entries.append((value, size, name))
+        if not found:
+            return None
+        strtab = b""
+        if 0 < section.link < len(self.sections):
+            strtab = self.section_data(self.sections[section.link])
         return FunctionIndex(section.name, entries, strtab)
 
     def _ppc64_opd(self) -> tuple[int, _OpdReader] | None:
@@ -682,6 +717,31 @@ class _OpdReader:
         if offset < 0 or offset + 8 > len(self._data):
             return None
         return self._elf.read_address(self._data, offset)
+
+
+# Note sections are read this many bytes at a time (more for a larger note).
+NOTE_WINDOW = 1 << 20
+
+
+class _NoteWindow:
+    """A sliding window over a note section: the bytes from ``base`` on, refilled on demand."""
+
+    def __init__(self, elf: ElfFile, section: Section, data: bytes | None = None) -> None:
+        self._elf, self._section = elf, section
+        if data is not None:
+            self.total, self._buffer = len(data), data
+        else:
+            self.total, self._buffer = section.size, b""
+        self._base = 0
+
+    def get(self, start: int, length: int) -> tuple[bytes, int]:
+        """A buffer holding section bytes ``start`` to ``start + length``, and its base."""
+        if start - self._base + length > len(self._buffer) or start < self._base:
+            size = min(max(length, NOTE_WINDOW), self.total - start)
+            what = f"section {self._section.name or self._section.index}"
+            self._buffer = self._elf.read(self._section.offset + start, size, what)
+            self._base = start
+        return self._buffer, self._base
 
 
 def _round_up(value: int, align: int) -> int:

@@ -43,3 +43,11 @@ class MalformedFileError(UsdtscanError):
             reason = f"{reason} (at file offset {offset:#x})"
         super().__init__(path, reason)
         self.offset = offset
+
+
+class FileChangedError(MalformedFileError):
+    """The file shrank or changed while it was read (a build or an upgrade under us).
+
+    Raised where a read comes back short; readers that skip unreadable
+    optional bytes (a site's code window) let this one through.
+    """

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
+from .fileio import opened
 from .model import BaseAdjustment, Probe, ScannedFile, Site, group_sites
 from .provider import DeclaredProbe
-from .scan import mapped, scan
+from .scan import scan
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -298,8 +299,8 @@ _SHF_ALLOC = 0x2
 
 
 def _layout(path: str) -> _Layout:
-    with mapped(path) as data:
-        elf = ElfFile(path, data)
+    with opened(path) as reader:
+        elf = ElfFile(path, reader)
         try:
             base = elf.section_by_name(BASE_SECTION)
             sections = tuple(

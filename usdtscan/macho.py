@@ -18,7 +18,6 @@ symbol table is read here with :mod:`struct`, because macholib's
 from __future__ import annotations
 
 import bisect
-import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 from . import dof
 from .errors import MalformedFileError, NotObjectFileError
+from .fileio import ByteSource, BytesReader
 from .magic import (
     FAT_MAGIC,
     FAT_MAGIC_64,
@@ -137,16 +137,16 @@ class Symbols:
 class MachSlice:
     """One thin Mach-O image inside the file, with bounds-checked access to its bytes."""
 
-    def __init__(self, path: str, view: memoryview, header: Any) -> None:
+    def __init__(self, path: str, source: ByteSource, header: Any) -> None:
         self.path = path
-        self.view = view
+        self.source = source
         self.offset: int = header.offset
         self.size: int = header.size
         mh = header.header
         self.cputype: int = mh.cputype
         self.cpusubtype: int = mh.cpusubtype
         self.filetype: str | None = getattr(header, "filetype", None)
-        magic = struct.unpack_from(">I", view, self.offset)[0]
+        magic = struct.unpack(">I", source.read(self.offset, 4, "Mach-O magic"))[0]
         self.bits = 64 if magic in (MH_MAGIC_64, MH_CIGAM_64) else 32
         self.order = header.endian
         self.endian = "little" if self.order == "<" else "big"
@@ -178,8 +178,7 @@ class MachSlice:
                 f"{self.arch}: {what} runs past the end of the slice",
                 self.offset + offset,
             )
-        start = self.offset + offset
-        return bytes(self.view[start : start + size])
+        return self.source.read(self.offset + offset, size, what)
 
     def file_offset(self, address: int) -> int | None:
         """The file offset (slice offset included) of ``address``, if its bytes are in the file."""
@@ -222,32 +221,33 @@ def _name(raw: bytes | str) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
-def _check_fat(path: str, view: memoryview) -> None:
+def _check_fat(path: str, source: ByteSource) -> None:
     """Validate the fat header before macholib walks it: it trusts the counts."""
-    magic, count = struct.unpack_from(">II", view)
+    magic, count = struct.unpack(">II", source.read(0, 8, "fat header"))
     entry = 20 if magic == FAT_MAGIC else 32
-    if 8 + count * entry > len(view):
+    if 8 + count * entry > source.size:
         raise MalformedFileError(path, f"fat header lists {count} slices past the file end", 0)
+    table = source.read(8, count * entry, "fat header")
     for i in range(count):
         at = 8 + i * entry
         if magic == FAT_MAGIC:
-            _ct, _cs, offset, size, _align = struct.unpack_from(">iiIII", view, at)
+            _ct, _cs, offset, size, _align = struct.unpack_from(">iiIII", table, at - 8)
         else:
-            _ct, _cs, offset, size, _align, _res = struct.unpack_from(">iiQQII", view, at)
-        if offset + size > len(view) or size < 28:
+            _ct, _cs, offset, size, _align, _res = struct.unpack_from(">iiQQII", table, at - 8)
+        if offset + size > source.size or size < 28:
             raise MalformedFileError(path, f"fat slice {i} lies outside the file", at)
-        head = struct.unpack_from(">I", view, offset)[0]
+        head = struct.unpack(">I", source.read(offset, 4, f"fat slice {i}"))[0]
         if head not in THIN_MAGICS:
             raise MalformedFileError(path, f"fat slice {i} is not a Mach-O image", offset)
 
 
-def load_slices(path: str, data: bytes | mmap.mmap) -> tuple[bool, list[MachSlice]]:
+def load_slices(path: str, data: bytes | bytearray | ByteSource) -> tuple[bool, list[MachSlice]]:
     """Every slice of the file, through macholib; (is fat, slices)."""
-    view = memoryview(data).cast("B")
-    magic = struct.unpack_from(">I", view)[0]
+    source = BytesReader(path, data) if isinstance(data, (bytes, bytearray)) else data
+    magic = struct.unpack(">I", source.read(0, 4, "Mach-O magic"))[0]
     fat = magic in (FAT_MAGIC, FAT_MAGIC_64)
     if fat:
-        _check_fat(path, view)
+        _check_fat(path, source)
     try:
         from macholib.MachO import MachO
     except ImportError:
@@ -258,7 +258,7 @@ def load_slices(path: str, data: bytes | mmap.mmap) -> tuple[bool, list[MachSlic
         parsed = MachO(path, allow_unknown_load_commands=True)
     except Exception as exc:  # macholib raises anything (ValueError, struct.error...) on damage
         raise MalformedFileError(path, f"Mach-O load commands unreadable: {exc}") from None
-    return fat, [MachSlice(path, view, header) for header in parsed.headers]
+    return fat, [MachSlice(path, source, header) for header in parsed.headers]
 
 
 def _expected(cputype: int, enabled: bool) -> bytes | None:
@@ -389,7 +389,7 @@ def _lld_sites(piece: MachSlice) -> int:
 
 
 def scan_macho(
-    path: str, data: bytes | mmap.mmap, scanned: ScannedFile, arch: str | None = None
+    path: str, data: bytes | bytearray | ByteSource, scanned: ScannedFile, arch: str | None = None
 ) -> None:
     """Fill ``scanned`` with every slice of a Mach-O file and its DOF sites.
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from .model import ScannedFile
-from .scan import scan_or_error
-from .walk import Target, has_object_magic
+from .scan import scan_if_object, scan_or_error
+from .walk import Target
 
 # Below this many files a pool's start-up outweighs the work.
 MIN_FILES_FOR_POOL = 8
@@ -48,15 +48,19 @@ def _scan_target(target: Target) -> ScannedFile | list[ScannedFile] | None:
     if target.error is not None:
         return ScannedFile(target.path, error=target.error)
     debug_dirs, arch = _options
-    if target.check_magic and not has_object_magic(target.path):
-        if not _archives:
-            return None
-        from .packages import looks_like_archive
+    if target.check_magic:
+        found = scan_if_object(target.path, debug_dirs, arch)
+        if found is None:
+            if not _archives:
+                return None
+            from .packages import looks_like_archive
 
-        if not looks_like_archive(target.path):
-            return None
-        return _scan_archive(target.path, debug_dirs, arch, None)
-    scanned = scan_or_error(target.path, debug_dirs, arch)
+            if not looks_like_archive(target.path):
+                return None
+            return _scan_archive(target.path, debug_dirs, arch, None)
+        scanned = found
+    else:
+        scanned = scan_or_error(target.path, debug_dirs, arch)
     if scanned.error is not None and not scanned.sites and scanned.format is None:
         from .packages import is_oci_layout, looks_like_archive
 
@@ -82,6 +86,14 @@ def _scan_archive(
 def _set_options(options: _Options) -> None:
     global _options
     _options = options
+
+
+def _start_worker(options: _Options) -> None:
+    """A worker leaves Ctrl-C to the parent, which stops the pool and says so once."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_options(options)
 
 
 def scan_targets(
@@ -119,7 +131,7 @@ def _results(
     # file, small enough that a few huge libraries do not end up in one chunk.
     chunk = max(1, min(64, len(targets) // (jobs * 16)))
     context = multiprocessing.get_context("fork")
-    with context.Pool(jobs, initializer=_set_options, initargs=((debug_dirs, arch),)) as pool:
+    with context.Pool(jobs, initializer=_start_worker, initargs=((debug_dirs, arch),)) as pool:
         yield from pool.imap(_scan_target, targets, chunksize=chunk)
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from . import debuginfo
 from .elf import ElfFile, Segment, SegmentType
 from .errors import FileAccessError, NotObjectFileError, UsdtscanError
+from .fileio import opened
 from .magic import ELF_MAGIC
 from .model import ScannedFile
-from .scan import mapped, scan
+from .scan import scan
 
 SEMAPHORE_SIZE = 2  # unsigned short in <sys/sdt.h>
 DELETED = " (deleted)"
@@ -138,14 +139,10 @@ def load_bias(segments: list[Segment], mappings: list[Mapping]) -> int | None:
 
 
 def _segments(path: str) -> list[Segment]:
-    with mapped(path) as data:
-        if data[:4] != ELF_MAGIC:
+    with opened(path) as reader:
+        if reader.head(4) != ELF_MAGIC:
             return []
-        elf = ElfFile(path, data)
-        try:
-            return list(elf.segments)
-        finally:
-            elf.release()
+        return list(ElfFile(path, reader).segments)
 
 
 class _Memory:

@@ -2,83 +2,37 @@
 
 Files are opened read-only and non-blocking and must be regular files, so
 a FIFO, a device or a directory is refused before anything reads from it.
-The content is mapped, not copied, so a 300 MB libjvm costs no more memory
-than the pages its note section and symbol table touch.
+The readers ask for the bytes they need with ``pread`` (:mod:`usdtscan.fileio`)
+instead of mapping the file: a 300 MB libjvm costs only its headers, note
+section and symbol table, and a file that shrinks under the scan is an
+error line, not a SIGBUS.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import mmap
 import os
-import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from . import debuginfo
 from .elf import ElfFile, FunctionIndex, SymbolIndex
-from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
+from .errors import MalformedFileError, NotObjectFileError, UsdtscanError
+from .fileio import (
+    MEMBERS_IN_MEMORY,
+    ByteSource,
+    BytesReader,
+    FileReader,
+    describe_os_error,
+    opened,
+)
 from .magic import ELF_MAGIC, is_macho
 from .model import ScannedFile, Site
 from .stapsdt import scan_elf
 
-_KIND_OF_SPECIAL = {
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
-
-
-def _describe_os_error(exc: OSError) -> str:
-    if exc.errno == errno.ENOENT:
-        return "no such file or directory"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if exc.errno == errno.ELOOP:
-        return "too many levels of symbolic links"
-    return exc.strerror or str(exc)
-
-
-# Members of packages and images held in memory under their ARCHIVE!member
-# names, for the readers that open a file by its path (check --cpython on a
-# .deb): filled by usdtscan.packages.members_in_memory.
-IN_MEMORY: dict[str, bytes] = {}
-
-
-@contextmanager
-def mapped(path: str) -> Iterator[bytes | mmap.mmap]:
-    """The bytes of the regular file ``path``, mapped read-only."""
-    if IN_MEMORY and path in IN_MEMORY:
-        yield IN_MEMORY[path]
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise FileAccessError(path, _describe_os_error(exc)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise FileAccessError(path, "is a directory (use -r to scan it)")
-        if not stat.S_ISREG(info.st_mode):
-            kind = _KIND_OF_SPECIAL.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise FileAccessError(path, f"is {kind}, not a regular file")
-        if info.st_size == 0:
-            raise NotObjectFileError(path, "empty file")
-        try:
-            data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as exc:
-            raise FileAccessError(path, f"cannot map the file: {exc}") from None
-        try:
-            yield data
-        finally:
-            # A memoryview may still refer to the map (an exception's traceback
-            # can hold one); the map is then freed with it.
-            with contextlib.suppress(BufferError):
-                data.close()
-    finally:
-        os.close(fd)
+# Older names, for code written before the move to fileio: the OSError
+# describer, and the members of packages and images held in memory under
+# their ARCHIVE!member names (filled by usdtscan.packages.members_in_memory),
+# which opened() serves to the readers that open a file by its path.
+_describe_os_error = describe_os_error
+IN_MEMORY = MEMBERS_IN_MEMORY
 
 
 def debug_file_functions(
@@ -113,14 +67,11 @@ def debug_file_functions(
 
 def _debug_file_index(candidate: str, build_id: str | None) -> FunctionIndex | None:
     try:
-        with mapped(candidate) as data:
-            debug = ElfFile(candidate, data)
-            try:
-                if build_id is not None and debug.build_id() != build_id:
-                    return None
-                index = debug.function_index()
-            finally:
-                debug.release()
+        with opened(candidate) as reader:
+            debug = ElfFile(candidate, reader)
+            if build_id is not None and debug.build_id() != build_id:
+                return None
+            index = debug.function_index()
     except UsdtscanError:
         return None
     if index is not None:
@@ -152,12 +103,8 @@ class FileSymbols:
                 if candidate is None:
                     continue
                 try:
-                    with mapped(candidate) as data:
-                        elf = ElfFile(candidate, data)
-                        try:
-                            self._index = elf.symbol_index()
-                        finally:
-                            elf.release()
+                    with opened(candidate) as reader:
+                        self._index = ElfFile(candidate, reader).symbol_index()
                 except UsdtscanError:
                     continue
                 if len(self._index):
@@ -173,41 +120,47 @@ class FileSymbols:
         return None if index is None else index.symbol_at(address)
 
 
+# The name of the context manager before the readers moved from mmap to
+# pread, for code written against it: it yields a FileReader, which ElfFile
+# (and scan_data) accept as they accepted the mapped bytes.
+mapped = opened
+
+
 def scan_data(
     path: str,
-    data: bytes | mmap.mmap,
+    data: bytes | bytearray | ByteSource,
     debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
     arch: str | None = None,
 ) -> ScannedFile:
-    """What :func:`scan` does once the file is open, for callers holding its bytes.
+    """What :func:`scan` does once the file is open, for callers holding its bytes
+    (or a :class:`~usdtscan.fileio.ByteSource`).
 
     The Mach-O and DOF readers are imported only for files that need them:
     a tree walk meets thousands of ELF files and no DOF.
     """
+    source = BytesReader(path, data) if isinstance(data, (bytes, bytearray)) else data
+    head = source.head(8)
     scanned = ScannedFile(path)
-    if is_macho(bytes(data[:8])):
+    if is_macho(head):
         from .macho import scan_macho
 
-        scan_macho(path, data, scanned, arch)
+        scan_macho(path, source, scanned, arch)
         return scanned
-    if data[:4] != ELF_MAGIC:
+    if head[:4] != ELF_MAGIC:
         raise NotObjectFileError(path, "not an ELF file")
-    elf = ElfFile(path, data)
-    try:
-        dirs = debug_dirs
-        used: list[str] = []
-        if dirs is None:
-            scan_elf(elf, scanned)
-        else:
-            scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used))
-        if any(section.name == ".SUNW_dof" for section in elf.sections):
-            from .sunw_dof import scan_sunw_dof
+    elf = ElfFile(path, source)
+    dirs = debug_dirs
+    used: list[str] = []
+    if dirs is None:
+        scan_elf(elf, scanned)
+    else:
+        scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used))
+    if any(section.name == ".SUNW_dof" for section in elf.sections):
+        from .sunw_dof import scan_sunw_dof
 
-            scan_sunw_dof(elf, scanned)
-        if scanned.sites:
-            scanned.symbols = FileSymbols(path, used[0] if used else None)
-    finally:
-        elf.release()
+        scan_sunw_dof(elf, scanned)
+    if scanned.sites:
+        scanned.symbols = FileSymbols(path, used[0] if used else None)
     return scanned
 
 
@@ -223,14 +176,43 @@ def scan(
     Raises a :class:`UsdtscanError` subclass when the file cannot be opened,
     is not an object file, or its headers are broken.  Damage found later,
     in a note section, is reported in ``ScannedFile.error`` with the sites
-    read before it, so a caller can show a partial result.  Function names
+    read before it, so a caller can show a partial result; so is a file
+    that changed while it was read.  Function names
     of a stripped file come from its separate debug file when one is found
     under ``debug_dirs`` (by build ID or ``.gnu_debuglink``, as GDB does);
     ``debug_dirs=None`` looks for none.
     """
     path = os.fspath(path)
-    with mapped(path) as data:
-        return scan_data(path, data, debug_dirs, arch)
+    with opened(path) as reader:
+        return _scan_open(reader, debug_dirs, arch)
+
+
+def _scan_open(
+    reader: FileReader | BytesReader, debug_dirs: tuple[str, ...] | None, arch: str | None
+) -> ScannedFile:
+    scanned = scan_data(reader.path, reader, debug_dirs, arch)
+    changed = reader.changed()
+    if changed is not None and scanned.error is None:
+        scanned.error = changed
+    return scanned
+
+
+def scan_if_object(
+    path: str,
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> ScannedFile | None:
+    """For a file a tree walk found: None unless it starts like an object file,
+    else what :func:`scan_or_error` gives.  One ``open`` and one read decide,
+    and the same read serves the scan."""
+    try:
+        with opened(path, known_regular=True) as reader:
+            head = reader.head(8)
+            if head[:4] != ELF_MAGIC and not is_macho(head):
+                return None
+            return _scan_open(reader, debug_dirs, arch)
+    except UsdtscanError as exc:
+        return ScannedFile(path, error=exc.reason)
 
 
 def scan_or_error(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .args.tokenize import tokenize
 from .elf import PF_W, PF_X, ElfFile, ElfType, FunctionIndex, Note, SegmentType
-from .errors import MalformedFileError
+from .errors import FileChangedError, MalformedFileError
 from .model import BaseAdjustment, CodeWindow, NoteValues, OtherNote, ScannedFile, Site
 from .reloc import relocated_section_data
 
@@ -26,6 +26,10 @@ BASE_SECTION = ".stapsdt.base"
 # architectures, and room to re-synchronise x86 decoding before the site.
 CODE_BEFORE = 32
 CODE_AFTER = 24
+# Note sections up to this size are walked twice: once for the site addresses,
+# so that only the function symbols holding a site are kept and sorted (a
+# libLLVM's 60,000 functions for its ten sites), then to build the sites.
+ADDRESS_PREPASS_LIMIT = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +116,14 @@ class SiteBuilder:
     """Turns raw notes into sites: base adjustment, file offsets and functions."""
 
     def __init__(
-        self, elf: ElfFile, debug_functions: Callable[[], FunctionIndex | None] | None = None
+        self,
+        elf: ElfFile,
+        debug_functions: Callable[[], FunctionIndex | None] | None = None,
+        near: list[int] | None = None,
     ) -> None:
         self.elf = elf
         self._debug_functions = debug_functions
+        self._near = near
         self.relocatable = elf.e_type == ElfType.REL
         base_section = elf.section_by_name(BASE_SECTION)
         self.base_address = None if base_section is None else base_section.addr
@@ -136,7 +144,12 @@ class SiteBuilder:
             found = self._debug_functions()
             if found is not None:
                 return found
-        return self.elf.function_index()
+        return self.elf.function_index(self._near)
+
+    def address(self, values: NoteValues) -> int:
+        """The site's address: the note's pc moved by the base adjustment."""
+        delta, _how = self._adjust(values)
+        return (values.pc + delta) & ((1 << self.elf.bits) - 1)
 
     def _adjust(self, values: NoteValues) -> tuple[int, str]:
         if self.relocatable:
@@ -214,21 +227,36 @@ class SiteBuilder:
             return None
         try:
             data = self.elf.read(start - segment.vaddr + segment.offset, end - start, "code")
+        except FileChangedError:
+            raise
         except MalformedFileError:
             return None
         return CodeWindow(start, data, address - start)
 
 
-def scan_elf(
+def _site_addresses(elf: ElfFile, builder: SiteBuilder) -> list[int] | None:
+    """Every site address of a file with few notes; None for many (or broken) notes."""
+    sections = elf.note_sections()
+    if sum(s.size for s in sections) > ADDRESS_PREPASS_LIMIT:
+        return None
+    try:
+        return [builder.address(raw.values) for raw in iter_raw_notes(elf, ScannedFile(elf.path))]
+    except MalformedFileError:
+        return None
+
+
+def iter_sites(
     elf: ElfFile,
     scanned: ScannedFile,
     debug_functions: Callable[[], FunctionIndex | None] | None = None,
-) -> None:
-    """Fill ``scanned`` with the sites of ``elf``.
+) -> Iterator[Site]:
+    """The sites of ``elf`` one at a time, read while they are consumed.
 
-    A note that cannot be decoded stops the walk with ``scanned.error`` set,
-    keeping the sites read before it: one corrupt note should not hide the
-    probes that are fine.
+    The file's own fields of ``scanned`` (format, machine...) are set before
+    the first site; its error, warnings and function source once the last
+    has been taken.  A note that cannot be decoded ends the sites with
+    ``scanned.error`` set: one corrupt note should not hide the probes that
+    are fine.
     """
     scanned.format = "elf"
     scanned.machine = elf.machine
@@ -236,9 +264,13 @@ def scan_elf(
     scanned.endian = elf.endian
     scanned.elf_type = elf.type_name
     builder = SiteBuilder(elf, debug_functions)
+    if not builder.relocatable:
+        builder = SiteBuilder(elf, debug_functions, _site_addresses(elf, builder))
+    count = 0
     try:
         for raw in iter_raw_notes(elf, scanned):
-            scanned.sites.append(builder.build(raw))
+            yield builder.build(raw)
+            count += 1
     except MalformedFileError as exc:
         scanned.error = exc.reason
     if builder.missing_file_data:
@@ -246,7 +278,7 @@ def scan_elf(
             "some sites have no bytes in this file (a separate debug file?): "
             "their file offsets are those of the stripped binary, unknown here"
         )
-    if builder.relocatable and scanned.sites:
+    if builder.relocatable and count:
         scanned.warnings.append(
             "relocatable object: addresses are unrelocated (section-relative), no file offsets"
         )
@@ -254,5 +286,14 @@ def scan_elf(
         scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
     # Only sites need function names: a file without any must not pay for
     # sorting its symbol table (most of the files of a tree walk).
-    if scanned.sites and builder.functions is not None:
+    if count and builder.functions is not None:
         scanned.function_source = builder.functions.source
+
+
+def scan_elf(
+    elf: ElfFile,
+    scanned: ScannedFile,
+    debug_functions: Callable[[], FunctionIndex | None] | None = None,
+) -> None:
+    """Fill ``scanned`` with the sites of ``elf`` (see :func:`iter_sites`)."""
+    scanned.sites.extend(iter_sites(elf, scanned, debug_functions))

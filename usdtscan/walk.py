@@ -8,6 +8,12 @@ little next to the scan, so it uses ``os.scandir`` (file types and inode
 numbers come with the directory listing, without a ``stat`` per file) and
 reads eight bytes of each regular file.
 
+Pseudo file systems (``/proc``, ``/sys``, ``/dev``, cgroup, debugfs,
+tracefs...) hold no object files, only thousands of entries that cost time
+and errors: the walk does not enter a mount of one unless it was named as
+a root.  ``one_file_system`` (``-x``) keeps it on each root's device, as
+``find -xdev`` and ``du -x`` do.
+
 The result is sorted by path under each root, whatever order the file
 system lists entries in, so that output is reproducible; of several paths
 to one inode the first in that order is kept.
@@ -46,6 +52,64 @@ class WalkStats:
     duplicates: int = 0
     special: int = 0
     listing_errors: int = 0
+    mounts_skipped: int = 0
+
+
+# File system types that hold kernel state, not files: a walk from / must
+# not read /proc/kcore or list every process.  tmpfs is not here: /tmp and
+# /run can hold real binaries.
+PSEUDO_FILE_SYSTEMS = frozenset(
+    {
+        "autofs",
+        "binfmt_misc",
+        "bpf",
+        "cgroup",
+        "cgroup2",
+        "configfs",
+        "debugfs",
+        "devpts",
+        "devtmpfs",
+        "efivarfs",
+        "fusectl",
+        "hugetlbfs",
+        "mqueue",
+        "nsfs",
+        "proc",
+        "pstore",
+        "rpc_pipefs",
+        "securityfs",
+        "selinuxfs",
+        "sysfs",
+        "tracefs",
+    }
+)
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+def pseudo_devices(mountinfo: str = MOUNTINFO) -> frozenset[int]:
+    """The device numbers (``st_dev``) of the mounted pseudo file systems.
+
+    Read from ``mountinfo`` (field 3 is ``major:minor``, the type follows
+    the ``-`` separator); none when it cannot be read, so that a system
+    without ``/proc`` walks everything.
+    """
+    devices: set[int] = set()
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as stream:
+            lines = stream.read().splitlines()
+    except OSError:
+        return frozenset()
+    for line in lines:
+        fields = line.split()
+        try:
+            fstype = fields[fields.index("-", 6) + 1]
+            major, minor = fields[2].split(":")
+            device = os.makedev(int(major), int(minor))
+        except (ValueError, IndexError):
+            continue
+        if fstype in PSEUDO_FILE_SYSTEMS or fstype.startswith("cgroup"):
+            devices.add(device)
+    return frozenset(devices)
 
 
 def looks_like_object(head: bytes) -> bool:
@@ -80,24 +144,33 @@ def _reason(error: OSError) -> str:
 
 
 def _candidates(
-    root: str, stats: WalkStats, images: bool = False
+    root: str, stats: WalkStats, images: bool = False, one_file_system: bool = False
 ) -> tuple[list[tuple[str, tuple[int, int]]], list[tuple[str, str]]]:
     """Every regular file below ``root`` with its (device, inode), and the
     directories that could not be listed.  Symlinks to files are kept (their
     target's inode dedupes them); symlinks to directories are not descended,
-    and a directory reached twice (a bind mount of an ancestor) is skipped."""
+    and a directory reached twice (a bind mount of an ancestor) is skipped.
+    A directory on another device than its parent is a mount point: it is
+    skipped with ``one_file_system``, or when it is a pseudo file system."""
     files: list[tuple[str, tuple[int, int]]] = []
     failures: list[tuple[str, str]] = []
     visited: set[tuple[int, int]] = set()
-    pending = [root]
+    pseudo: frozenset[int] | None = None
+    pending: list[tuple[str, int | None]] = [(root, None)]
     while pending:
-        directory = pending.pop()
+        directory, parent_device = pending.pop()
         try:
             info = os.stat(directory)
             key = (info.st_dev, info.st_ino)
             if key in visited:
                 continue
             visited.add(key)
+            if parent_device is not None and info.st_dev != parent_device:
+                if pseudo is None:
+                    pseudo = pseudo_devices()
+                if one_file_system or info.st_dev in pseudo:
+                    stats.mounts_skipped += 1
+                    continue
             with os.scandir(directory) as entries:
                 listing = list(entries)
             if images and directory != root and any(e.name == "oci-layout" for e in listing):
@@ -115,7 +188,7 @@ def _candidates(
                     elif not stat.S_ISDIR(target.st_mode):
                         stats.special += 1
                 elif entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
+                    pending.append((entry.path, info.st_dev))
                 elif entry.is_file(follow_symlinks=False):
                     files.append((entry.path, (info.st_dev, entry.inode())))
                 else:
@@ -126,12 +199,16 @@ def _candidates(
 
 
 def walk_tree(
-    root: str, seen: set[tuple[int, int]], stats: WalkStats | None = None, images: bool = False
+    root: str,
+    seen: set[tuple[int, int]],
+    stats: WalkStats | None = None,
+    images: bool = False,
+    one_file_system: bool = False,
 ) -> Iterator[Target]:
     """Each regular file below ``root``, sorted by path, each inode once, to be
     scanned if it has an object magic; then each directory that could not be listed."""
     stats = WalkStats() if stats is None else stats
-    files, failures = _candidates(root, stats, images)
+    files, failures = _candidates(root, stats, images, one_file_system)
     files.sort()
     for path, key in files:
         if key in seen:
@@ -146,17 +223,22 @@ def walk_tree(
 
 
 def expand(
-    paths: Iterable[str], recursive: bool, stats: WalkStats | None = None, archives: bool = False
+    paths: Iterable[str],
+    recursive: bool,
+    stats: WalkStats | None = None,
+    archives: bool = False,
+    one_file_system: bool = False,
 ) -> Iterator[Target]:
     """The files to scan.  Explicit paths are passed through as given (a file
-    that is not an object file is then an error, not skipped).  With
-    ``archives``, an OCI image layout met by the walk is one target."""
+    that is not an object file is then an error, not skipped); a directory
+    named as a root is walked whatever its file system.  With ``archives``,
+    an OCI image layout met by the walk is one target."""
     stats = WalkStats() if stats is None else stats
     seen: set[tuple[int, int]] = set()
     for path in paths:
         is_image = archives and os.path.isfile(os.path.join(path, "oci-layout"))
         if recursive and os.path.isdir(path) and not is_image:
-            yield from walk_tree(path, seen, stats, archives)
+            yield from walk_tree(path, seen, stats, archives, one_file_system)
         else:
             stats.files += 1
             yield Target(path)
