@@ -35,6 +35,9 @@ PKGS=(
     debuginfod
     # tests/test_packages.py: packages and images made by the real tools
     rpm umoci skopeo
+    # tests/test_consumer_proof.py: bcc's tplist and perf probe on every argument;
+    # check --provider runs cpp
+    bpfcc-tools linux-perf cpp
 )
 
 # apt may be locked by another process (e.g. a concurrent 'apt-get update');

@@ -111,9 +111,10 @@ RULES: dict[str, Rule] = {
         Rule(
             "arg-unreadable",
             WARNING,
-            ("libbpf", "bpftrace>=0.24", "bcc", "bpftrace<0.24", "gdb"),
+            ("libbpf<1.7", "libbpf>=1.7", "bpftrace>=0.24", "bpftrace<0.24", "bcc", "perf", "gdb"),
             "the consumer cannot read the argument; libbpf and bpftrace >= 0.24 then refuse "
-            "to attach the whole probe",
+            "to attach the whole probe, bcc and bpftrace < 0.24 lose it and every later "
+            "argument, perf probe drops it",
         ),
         Rule(
             "provider-missing",
@@ -496,8 +497,15 @@ def _agreement_findings(probe: Probe) -> list[Finding]:
 
 
 def _argument_findings(probe: Probe, scanned: ScannedFile) -> list[Finding]:
-    from .args.analysis import analyze_site
-    from .args.consumers import CONSUMER_LABELS, supports
+    from .args.analysis import next_pc
+    from .args.consumers import (
+        VERSIONED,
+        probe_sentence,
+        sentence_class,
+        versioned_supports,
+        versioned_verdicts,
+    )
+    from .args.decode import decode
 
     findings = []
     most = max(len(s.args) for s in probe.sites)
@@ -510,25 +518,33 @@ def _argument_findings(probe: Probe, scanned: ScannedFile) -> list[Finding]:
             )
         )
     machine, bits = scanned.machine or "", scanned.bits or 0
-    first: dict[str, str] = {}
+    if not machine or not bits:
+        return findings
+    first: dict[str, tuple[int, int, str]] = {}
     for number, site in enumerate(probe.sites, 1):
-        analysis = analyze_site(site, scanned)
-        if analysis is None:
+        if site.kind != "stapsdt":
             continue
-        for index, verdicts in enumerate(analysis.verdicts, 1):
-            for tool, verdict in verdicts.items():
-                if verdict.ok or tool in first or not supports(tool, machine, bits):
+        decoded = decode(
+            site.args, machine, bits, symbols=scanned.symbols, next_pc=next_pc(site, machine)
+        )
+        for index, argument in enumerate(decoded, 1):
+            verdicts = versioned_verdicts(argument, machine, bits, scanned.elf_type)
+            for key in VERSIONED:
+                verdict = verdicts[key]
+                if verdict.ok or key in first or not versioned_supports(key, machine, bits):
                     continue
-                where = f"site {number} " if len(probe.sites) > 1 else ""
-                raw = analysis.arguments[index - 1].argument.raw
-                first[tool] = f"{where}arg{index} {raw}: {verdict.why}"
-    for tool, why in first.items():
+                first[key] = (number, index, f"{argument.argument.raw}: {verdict.why}")
+    groups: dict[tuple[str, int, int, str], list[str]] = {}
+    for key, (site_number, index, why) in first.items():
+        groups.setdefault((sentence_class(key), site_number, index, why), []).append(key)
+    for (_kind, site_number, index, why), keys in groups.items():
+        where = f" (site {site_number})" if len(probe.sites) > 1 else ""
         findings.append(
             Finding(
                 RULES["arg-unreadable"],
-                f"{CONSUMER_LABELS.get(tool, tool)} cannot read {probe.probe_id}: {why}",
+                probe_sentence(keys, probe.probe_id, index, why) + where,
                 probe.probe_id,
-                consumers=(tool,),
+                consumers=tuple(keys),
             )
         )
     return findings

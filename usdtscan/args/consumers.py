@@ -91,12 +91,27 @@ def _wide_caveat(decoded: DecodedArgument) -> str | None:
     return None
 
 
-def libbpf(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
-    """libbpf's ``parse_usdt_arg``: constants, registers, ``reg+offset`` memory (and x86 SIB)."""
+# libbpf 1.7 (kernel commit 758acb9ccfdb, 2025) reads x86 scale-index-base operands.
+LIBBPF_SIB = (1, 7)
+
+
+def libbpf(
+    decoded: DecodedArgument,
+    machine: str,
+    bits: int,
+    version: tuple[int, int] | None = None,
+    parser_only: bool = False,
+) -> Verdict:
+    """libbpf's ``parse_usdt_arg``: constants, registers, ``reg+offset`` memory (and x86 SIB).
+
+    ``version`` None means the newest libbpf; ``parser_only`` leaves out the
+    refusal of 32-bit ELF files (made before any argument is parsed), for the
+    comparison with the parser itself.
+    """
     early = _common(decoded, _LIBBPF_ARCHES, machine, "libbpf")
     if early is not None:
         return early
-    if bits == 32:
+    if bits == 32 and not parser_only:
         return Verdict(False, "32-bit file: a 64-bit libbpf refuses 32-bit ELF files")
     size = _size_problem(decoded)
     if size is not None:
@@ -122,10 +137,18 @@ def libbpf(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
             if not _PLAIN_DISPLACEMENT.match(operand):
                 return Verdict(False, "displacement is not a single integer")
             if location.index is not None:
-                return Verdict(True, "needs libbpf >= 1.6 (scale-index-base operands)")
+                if version is not None and version < LIBBPF_SIB:
+                    return Verdict(False, "scale-index-base operands are read from libbpf 1.7 on")
+                return Verdict(True)
             if location.base is not None and location.base.canonical == "rip":
                 return Verdict(True, "libbpf adds the probe address, not the next instruction's")
         elif location.index is not None:
+            if machine == "arm":
+                return Verdict(
+                    False,
+                    "libbpf's [reg] pattern matches the base alone, then reads [base] "
+                    "without the index (and an unset length): a wrong value, no error",
+                )
             return Verdict(False, "index registers are not supported on this architecture")
         if machine in ("aarch64", "s390x", "riscv64", "riscv32") and "#" in operand:
             return Verdict(False, "'#' before the offset is not accepted")
@@ -249,6 +272,111 @@ def gdb(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
     if decoded.assumed_size:
         caveat = f"no size prefix: read as an unsigned {bits}-bit value"
     return Verdict(True, caveat)
+
+
+# perf probe's x86 arch_sdt_arg_parse_op: a constant is skipped, and any operand
+# that is not [+-]DISP(%REG) or %REG is skipped "silently" (a debug message).
+_PERF_X86_OPERAND = re.compile(r"^[+-]?[0-9]*\(?%[a-z][a-z0-9]+\)?$")
+
+
+def perf_converts(decoded: DecodedArgument, machine: str) -> bool:
+    """Whether ``perf probe`` keeps the argument in the uprobe event it writes."""
+    if machine not in ("x86_64", "i386"):
+        return False
+    operand = decoded.argument.operand.strip()
+    return not operand.startswith("$") and _PERF_X86_OPERAND.match(operand) is not None
+
+
+def perf(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
+    """perf probe's SDT conversion (x86; other ports are not modelled)."""
+    if machine not in ("x86_64", "i386"):
+        return Verdict(False, f"perf's SDT argument conversion for {machine} is not modelled")
+    if not perf_converts(decoded, machine):
+        if decoded.argument.operand.strip().startswith("$"):
+            return Verdict(False, "perf drops it: uprobe events cannot fetch a constant")
+        return Verdict(False, "perf drops it: not a %reg or disp(%reg) operand")
+    if decoded.is_float:
+        return Verdict(False, "perf reads the float's bits as an unsigned integer")
+    return Verdict(True)
+
+
+VERSIONED = ("libbpf<1.7", "libbpf>=1.7", "bpftrace<0.24", "bpftrace>=0.24", "bcc", "perf", "gdb")
+VERSIONED_LABELS = {
+    "libbpf<1.7": "libbpf < 1.7",
+    "libbpf>=1.7": "libbpf >= 1.7",
+    "bpftrace<0.24": "bpftrace < 0.24",
+    "bpftrace>=0.24": "bpftrace >= 0.24",
+    "bcc": "bcc",
+    "perf": "perf probe",
+    "gdb": "GDB",
+}
+# What each range runs: bpftrace before 0.24 parses with bcc, from 0.24 (PR #4217)
+# it attaches through libbpf.
+_BASE_TOOL = {
+    "libbpf<1.7": "libbpf",
+    "libbpf>=1.7": "libbpf",
+    "bpftrace<0.24": "bcc",
+    "bpftrace>=0.24": "libbpf",
+    "bcc": "bcc",
+    "perf": "perf",
+    "gdb": "gdb",
+}
+# A probe with one such argument fails to attach at all.
+WHOLE_PROBE = frozenset({"libbpf<1.7", "libbpf>=1.7", "bpftrace>=0.24"})
+
+
+def versioned_supports(key: str, machine: str, bits: int) -> bool:
+    tool = _BASE_TOOL[key]
+    if tool == "perf":
+        return machine in ("x86_64", "i386")
+    return supports(tool, machine, bits)
+
+
+def versioned_verdicts(
+    decoded: DecodedArgument, machine: str, bits: int, elf_type: str | None = None
+) -> dict[str, Verdict]:
+    """The verdict of each consumer and version range on one argument."""
+    older = libbpf(decoded, machine, bits, version=(LIBBPF_SIB[0], LIBBPF_SIB[1] - 1))
+    newest = libbpf(decoded, machine, bits)
+    by_bcc = bcc(decoded, machine, bits, elf_type)
+    result = {
+        "libbpf<1.7": older,
+        "libbpf>=1.7": newest,
+        "bpftrace<0.24": by_bcc,
+        "bpftrace>=0.24": newest,
+        "bcc": by_bcc,
+        "perf": perf(decoded, machine, bits),
+        "gdb": gdb(decoded, machine, bits),
+    }
+    pair = register_pair(decoded, machine, bits)
+    if pair is not None:
+        result = {k: Verdict(False, pair) if v.ok else v for k, v in result.items()}
+    return result
+
+
+def probe_sentence(keys: Sequence[str], probe_id: str, number: int, why: str) -> str:
+    """The whole-probe consequence of argument ``number`` being unreadable by ``keys``
+    (consumer ranges of one kind: all of WHOLE_PROBE, or one other)."""
+    label = ", ".join(VERSIONED_LABELS[key] for key in keys)
+    key = keys[0]
+    if key in WHOLE_PROBE:
+        return f"{label} will refuse to attach {probe_id}: argument {number}: {why}"
+    if key in ("bcc", "bpftrace<0.24"):
+        return f"{label} cannot read argument {number} of {probe_id} (nor any after it): {why}"
+    if key == "perf" and "perf drops it" in why:
+        return f"{label} adds {probe_id} without argument {number}: {why}"
+    if key == "perf":
+        return f"{label} misreads argument {number} of {probe_id}: {why}"
+    return f"{label} cannot evaluate argument {number} of {probe_id}: {why}"
+
+
+def sentence_class(key: str) -> str:
+    """Ranges whose refusals read alike, so that one sentence names them together."""
+    if key in WHOLE_PROBE:
+        return "attach"
+    if key in ("bcc", "bpftrace<0.24"):
+        return "bcc"
+    return key
 
 
 def register_pair(decoded: DecodedArgument, machine: str, bits: int) -> str | None:
