@@ -32,6 +32,7 @@ def _pyproject() -> dict[str, Any]:
 
 
 API_DOC = REPO / "docs" / "api.rst"
+README = REPO / "README.md"
 SUBMODULES = sorted(
     path.stem if path.is_file() else path.name
     for path in (REPO / "usdtscan").iterdir()
@@ -55,6 +56,25 @@ def doc_examples() -> list[str]:
     return blocks
 
 
+def readme_examples() -> list[str]:
+    """The python code blocks of README.md."""
+    return re.findall(r"^```python\n(.*?)^```$", README.read_text(), re.MULTILINE | re.DOTALL)
+
+
+def test_readme_example_shows_a_decoded_argument() -> None:
+    (example,) = readme_examples()
+    assert "usdtscan.analyze(" in example and ".location" in example
+    if not Path("/usr/bin/python3.11").is_file():
+        pytest.skip("the example reads Debian's /usr/bin/python3.11")
+    result = subprocess.run(
+        [sys.executable, "-c", example], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    promised = example.rstrip().splitlines()[-1].removeprefix("# ")
+    assert promised == "python:gc__start -4@112(%rsp) -> rsp+112 4-byte signed"
+    assert promised in result.stdout.splitlines()
+
+
 def test_submodules_are_found_on_disk() -> None:
     assert {"scan", "model", "cpython", "args", "render", "cli"} <= set(SUBMODULES)
     assert "__main__" not in SUBMODULES
@@ -70,7 +90,9 @@ def test_every_public_name_resolves_to_what_its_home_module_defines() -> None:
     for name in usdtscan.__all__:
         value = getattr(usdtscan, name)
         assert not isinstance(value, types.ModuleType), name
-        if name != "__version__":
+        if isinstance(value, types.UnionType):  # a type alias: Location
+            assert all(member.__module__.startswith("usdtscan.") for member in value.__args__)
+        elif name != "__version__":
             assert value.__module__.startswith("usdtscan."), name
 
 
@@ -146,7 +168,7 @@ def test_package_is_marked_typed() -> None:
 def example_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("api-examples")
     files = []
-    for number, code in enumerate(doc_examples(), 1):
+    for number, code in enumerate(doc_examples() + readme_examples(), 1):
         path = folder / f"example_{number}.py"
         path.write_text(code)
         files.append(path)

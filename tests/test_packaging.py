@@ -170,7 +170,10 @@ import usdtscan
 sites: list[usdtscan.Site] = usdtscan.probes("probes")
 first: usdtscan.Argument = sites[0].args[0]
 size: int | None = first.size
-print(len(sites), first.raw, size)
+decoded = (usdtscan.analyze("probes").sites[0].arguments or ())[0]
+location = decoded.location
+register = location.canonical if location.kind == "register" else "-"
+print(len(sites), first.raw, size, register, decoded.verdicts["libbpf"].ok)
 """
 
 WRONG = """\
@@ -196,4 +199,4 @@ def test_installed_wheel_is_typed_for_mypy(clean_venv: Path, elsewhere: Path) ->
     assert 'Incompatible types in assignment (expression has type "list[Site]"' in bad.stdout
     run = _run(clean_venv / "bin" / "python", "example.py", cwd=elsewhere)
     assert run.returncode == 0, run.stderr
-    assert run.stdout == "21 1@%dil 1\n"
+    assert run.stdout == "21 1@%dil 1 rdi True\n"
