@@ -315,3 +315,27 @@ def test_corpus_has_no_error_finding() -> None:
     # What docs/checks.rst reports: warnings of two kinds only.
     assert set(totals) <= {"arg-unreadable", "sites-disagree"}
     assert set(encodings) == {"nop"}
+
+
+def test_listing_names_the_encoding_and_versioned_verdicts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The plain listing carries the same facts: nop encoding per site, verdicts per
+    consumer version per argument."""
+    status, out, _ = _run(["-d", "-p", "lint:nop*", str(LINT_FIXTURE)], capsys)
+    assert status == 0
+    assert "instruction: nop (the sdt.h nop; encoding nop; nop5)" in out
+    assert "instruction: nop (the sdt.h nop; encoding nop; nop10)" in out
+    status, out, _ = _run(["--json", str(PROBES_O2)], capsys)
+    (entry,) = json.loads(out)["files"]
+    assert {s["site_check"]["nop_encoding"] for s in entry["probes"]} == {"nop"}
+    fields = next(s for s in entry["probes"] if s["name"] == "fields")
+    versions = fields["args"][0]["consumers_by_version"]
+    assert versions["libbpf<1.7"] == {
+        "ok": False,
+        "why": "scale-index-base operands are read from libbpf 1.7 on",
+    }
+    assert versions["libbpf>=1.7"]["ok"] is True
+    assert versions["bpftrace>=0.24"] == versions["libbpf>=1.7"]
+    assert versions["bpftrace<0.24"] == versions["bcc"]
+    assert versions["perf"]["ok"] is False

@@ -94,6 +94,9 @@ class ArgumentReport:
     flags: tuple[str, ...]
     warnings: tuple[str, ...]
     verdicts: Mapping[str, Verdict]
+    versioned: Mapping[str, Verdict] = field(default_factory=dict)
+    """Per consumer and version range (docs/checks.rst): ``libbpf<1.7``,
+    ``libbpf>=1.7``, ``bpftrace<0.24``, ``bpftrace>=0.24``, ``bcc``, ``perf``, ``gdb``."""
 
     @property
     def note(self) -> Argument:
@@ -159,7 +162,7 @@ class _FileAnalyzer:
         cached = self._arguments.get(key)
         if cached is not None:
             return cached
-        from .args.consumers import verdicts
+        from .args.consumers import verdicts, versioned_verdicts
 
         machine, bits = self.machine or "", self.bits or 64
         reports = tuple(
@@ -176,6 +179,7 @@ class _FileAnalyzer:
                 d.flags,
                 d.warnings,
                 verdicts(d, machine, bits, self.elf_type),
+                versioned_verdicts(d, machine, bits, self.elf_type),
             )
             for d in self._decoded(site)
         )

@@ -216,30 +216,12 @@ class LintResult:
 
 # -- x86-64 nop encodings ------------------------------------------------------------
 
-_NOP1 = b"\x90"
-_NOP5 = bytes.fromhex("0f1f440000")
-_NOP10 = bytes.fromhex("662e0f1f840000000000")
-X86_ENCODINGS = ("nop", "nop; nop5", "nop; nop10")
-
 
 def x86_nop_encoding(site: Site) -> str | None:
-    """``nop``, ``nop; nop5`` or ``nop; nop10`` for an x86 site, None if it is no nop.
+    """``nop``, ``nop; nop5`` or ``nop; nop10`` for an x86 site (usdtscan.sitecheck)."""
+    from .sitecheck import nop_encoding
 
-    sys/sdt.h emits one ``nop``; libbpf's usdt.h followed it with a 5-byte
-    nop (so that the kernel can turn the uprobe into a call), then with a
-    10-byte one.  The note's pc points at the first ``nop`` in every form.
-    """
-    window = site.code
-    if window is None:
-        return None
-    data = window.data[window.site_offset :]
-    if not data.startswith(_NOP1):
-        return None
-    if data[1:].startswith(_NOP10):
-        return "nop; nop10"
-    if data[1:].startswith(_NOP5):
-        return "nop; nop5"
-    return "nop"
+    return nop_encoding(site.code, "x86_64")
 
 
 # -- probe and provider names ----------------------------------------------------------

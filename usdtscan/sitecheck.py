@@ -30,6 +30,33 @@ class InstructionCheck:
     size: int | None = None
     mode: str | None = None
     reason: str | None = None
+    encoding: str | None = None
+    """On x86, which probe nop: ``nop``, ``nop; nop5`` or ``nop; nop10`` (see nop_encoding)."""
+
+
+_NOP5 = bytes.fromhex("0f1f440000")
+_NOP10 = bytes.fromhex("662e0f1f840000000000")
+X86_NOP_ENCODINGS = ("nop", "nop; nop5", "nop; nop10")
+
+
+def nop_encoding(window: CodeWindow | None, machine: str) -> str | None:
+    """``nop``, ``nop; nop5`` or ``nop; nop10`` for an x86 site, None if it is no nop.
+
+    sys/sdt.h emits one ``nop``; libbpf's usdt.h followed it with a 5-byte
+    nop (so that the kernel can turn the uprobe into a call; Feb-May 2026,
+    reverted for the red zone), then since July 2026 with a 10-byte one.
+    The note's pc points at the first ``nop`` in every form.
+    """
+    if window is None or machine not in ("x86_64", "x32", "i386"):
+        return None
+    at = window.site_offset
+    if not window.data.startswith(b"\x90", at):
+        return None
+    if window.data.startswith(_NOP10, at + 1):
+        return "nop; nop10"
+    if window.data.startswith(_NOP5, at + 1):
+        return "nop; nop5"
+    return "nop"
 
 
 _X86_64 = ((b"\x90", "nop", "x86-64"),)
@@ -82,7 +109,8 @@ def check_window(window: CodeWindow | None, machine: str, endian: str) -> Instru
     at = window.site_offset
     for pattern, text, mode in SDT_NOPS.get((machine, endian), ()):
         if window.data.startswith(pattern, at):
-            return InstructionCheck(text, True, len(pattern), mode)
+            encoding = nop_encoding(window, machine)
+            return InstructionCheck(text, True, len(pattern), mode, encoding=encoding)
     try:
         from .disasm import disassemble_check
     except ImportError:  # pragma: no cover - capstone is a declared dependency

@@ -173,6 +173,7 @@ def argument_report_to_json(argument: ArgumentReport) -> dict[str, Any]:
         "flags": list(argument.flags),
         "arg_warnings": list(argument.warnings),
         "consumers": {tool: verdict_to_json(v) for tool, v in argument.verdicts.items()},
+        "consumers_by_version": {key: verdict_to_json(v) for key, v in argument.versioned.items()},
     }
 
 
@@ -188,7 +189,12 @@ def site_report_to_json(report: SiteReport) -> dict[str, Any]:
         argument.update(argument_report_to_json(decoded))
     check = report.check
     assert check is not None
-    entry["site_check"] = {"instruction": check.instruction, "ok": check.ok, "reason": check.reason}
+    entry["site_check"] = {
+        "instruction": check.instruction,
+        "ok": check.ok,
+        "reason": check.reason,
+        "nop_encoding": check.encoding,
+    }
     event = report.uprobe
     assert event is not None
     entry["uprobe"] = event.line

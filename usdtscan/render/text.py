@@ -238,6 +238,8 @@ def _disassembly(report: SiteReport) -> list[str]:
     if check is None:
         return []
     verdict = "the sdt.h nop" if check.ok else f"NOT the sdt.h nop ({check.reason})"
+    if check.encoding is not None:
+        verdict += f"; encoding {check.encoding}"
     lines = [f"      instruction: {check.instruction or '-'} ({verdict})"]
     address = report.site.address
     for ins in around:
