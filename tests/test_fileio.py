@@ -27,7 +27,7 @@ from usdtscan.fileio import FileReader, opened
 from usdtscan.model import ScannedFile
 from usdtscan.stapsdt import iter_sites
 
-from .conftest import FIXTURE_BIN, FIXTURES
+from .conftest import FIXTURE_BIN, FIXTURES, fixture_binaries
 
 SAMPLE = FIXTURE_BIN / "x86_64" / "probes-O2"
 SAMPLE_SITES = len(scan(SAMPLE, debug_dirs=None).sites)
@@ -195,3 +195,18 @@ def test_ctrl_c_is_status_130_and_one_line(jobs: str, group: bool) -> None:
     assert result.returncode == 130
     assert result.stderr == "usdtscan: interrupted\n"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "binary", fixture_binaries(), ids=lambda p: str(p.relative_to(FIXTURE_BIN))
+)
+def test_lookups_without_the_full_section_table_agree_with_it(binary: Path) -> None:
+    """note_sections() and section_by_name() work from the raw headers (names
+    found by offset in the name table); they must give what the table gives."""
+    data = binary.read_bytes()
+    lazy = ElfFile(str(binary), data)
+    full = ElfFile(str(binary), data).sections
+    assert lazy.note_sections() == [s for s in full if s.type == 7]
+    for name in {s.name for s in full} | {".stapsdt.base", ".SUNW_dof", ".text", "text", ""}:
+        assert lazy.section_by_name(name) == next((s for s in full if s.name == name), None)
+    assert lazy.section_count == len(full)

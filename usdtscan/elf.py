@@ -237,6 +237,13 @@ class SymbolIndex:
         return None
 
 
+def _section(index: int, row: tuple[int, ...], names: bytes) -> Section:
+    name, s_type, flags, addr, offset, size, link, info, align, entsize = row
+    return Section(
+        index, _cstring(names, name), s_type, flags, addr, offset, size, link, info, align, entsize
+    )
+
+
 def _cstring(data: bytes, offset: int) -> str:
     if offset >= len(data):
         return ""
@@ -289,6 +296,7 @@ class ElfFile:
         self.machine = machine_name(self.e_machine, self.bits)
         self._e_phnum, self._e_shnum, self._e_shstrndx = e_phnum, e_shnum, e_shstrndx
         self._sections: list[Section] | None = None
+        self._section_rows: tuple[list[tuple[int, ...]], bytes] | None = None
         self._segments: list[Segment] | None = None
 
     @property
@@ -340,12 +348,28 @@ class ElfFile:
     @property
     def sections(self) -> list[Section]:
         if self._sections is None:
-            self._sections = self._read_sections()
+            rows, names = self._rows()
+            self._sections = [_section(i, row, names) for i, row in enumerate(rows)]
         return self._sections
 
-    def _read_sections(self) -> list[Section]:
+    @property
+    def section_count(self) -> int:
+        return len(self._rows()[0])
+
+    def _rows(self) -> tuple[list[tuple[int, ...]], bytes]:
+        """The raw section headers and the section name table, read once.
+
+        A tree walk asks each file for its note sections and two names only,
+        so :class:`Section` objects are made for those (``sections`` makes
+        them all).
+        """
+        if self._section_rows is None:
+            self._section_rows = self._read_rows()
+        return self._section_rows
+
+    def _read_rows(self) -> tuple[list[tuple[int, ...]], bytes]:
         if self.e_shoff == 0:
-            return []
+            return [], b""
         fmt = _SHDR[self.elf_class]
         shdr_size = struct.calcsize(fmt)
         shnum, shstrndx = self._e_shnum, self._e_shstrndx
@@ -359,30 +383,38 @@ class ElfFile:
         self._table(self.e_shoff, shnum, self.e_shentsize, shdr_size, "section header table")
         table = self.read(self.e_shoff, shnum * self.e_shentsize, "section header table")
         if self.e_shentsize == shdr_size:
-            raw = list(struct.iter_unpack(self._order + fmt, table))
+            rows = list(struct.iter_unpack(self._order + fmt, table))
         else:
-            raw = [
+            rows = [
                 struct.unpack_from(self._order + fmt, table, i * self.e_shentsize)
                 for i in range(shnum)
             ]
         names = b""
         if 0 < shstrndx < shnum:
-            _n, s_type, _f, _a, s_off, s_size, *_ = raw[shstrndx]
+            _n, s_type, _f, _a, s_off, s_size, *_ = rows[shstrndx]
             if s_type != SectionType.NOBITS:
                 names = self.read(s_off, s_size, "section name table")
-        sections = []
-        for i, (name, s_type, flags, addr, off, size, link, info, align, ent) in enumerate(raw):
-            sections.append(
-                Section(
-                    i, _cstring(names, name), s_type, flags, addr, off, size, link, info, align, ent
-                )
-            )
-        return sections
+        return rows, names
 
     def section_by_name(self, name: str) -> Section | None:
-        for section in self.sections:
-            if section.name == name:
-                return section
+        """The first section called ``name``; found by its name's offsets in the
+        name table, without decoding every name."""
+        if self._sections is not None or not name or "\\" in name:
+            return next((s for s in self.sections if s.name == name), None)
+        rows, names = self._rows()
+        wanted = name.encode()
+        offsets = set()
+        start = names.find(wanted + b"\0")
+        while start >= 0:
+            offsets.add(start)
+            start = names.find(wanted + b"\0", start + 1)
+        if names.endswith(wanted):  # a last name without its NUL
+            offsets.add(len(names) - len(wanted))
+        if not offsets:
+            return None
+        for i, row in enumerate(rows):
+            if row[0] in offsets:
+                return _section(i, row, names)
         return None
 
     def section_data(self, section: Section) -> bytes:
@@ -428,7 +460,10 @@ class ElfFile:
     # -- notes --------------------------------------------------------------
 
     def note_sections(self) -> list[Section]:
-        return [s for s in self.sections if s.type == SectionType.NOTE]
+        if self._sections is not None:
+            return [s for s in self._sections if s.type == SectionType.NOTE]
+        rows, names = self._rows()
+        return [_section(i, row, names) for i, row in enumerate(rows) if row[1] == SectionType.NOTE]
 
     def notes(self, section: Section, data: bytes | None = None) -> Iterator[Note]:
         """The notes of one SHT_NOTE section, in file order.

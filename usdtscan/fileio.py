@@ -28,12 +28,15 @@ from typing import Protocol
 
 from .errors import FileAccessError, FileChangedError, MalformedFileError, NotObjectFileError
 
+# The first read of a file: enough for the magic and the ELF header.  A tree
+# walk reads this much of every file, so it is kept to one page's worth.
+HEAD_SIZE = 64
 # Reads up to this size are served from cached blocks of BLOCK_SIZE bytes.
 BLOCK_SIZE = 16384
 SMALL_READ = 1024
 CACHED_BLOCKS = 8
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 # Members of packages and images held in memory under their ARCHIVE!member
 # names (usdtscan.packages.members_in_memory): opened() serves them to the
@@ -114,6 +117,7 @@ class FileReader:
         self.path = path
         self.fd = fd
         self._info = info
+        self._head: bytes | None = None
         self._blocks: dict[int, bytes] = {}
 
     @property
@@ -133,6 +137,8 @@ class FileReader:
         """``size`` bytes at ``offset``, or an error naming ``what`` could not be read."""
         if offset < 0 or size < 0 or offset + size > self.size:
             raise past_end(self.path, what, offset, size, self.size)
+        if self._head is not None and offset + size <= len(self._head):
+            return self._head[offset : offset + size]
         if size <= SMALL_READ:
             block = offset // BLOCK_SIZE
             start = offset - block * BLOCK_SIZE
@@ -147,8 +153,11 @@ class FileReader:
         return data
 
     def head(self, size: int) -> bytes:
-        """Up to ``size`` bytes from the start (fewer in a shorter file), for a magic check."""
-        return self._block(0, "file header")[:size]
+        """Up to ``size`` bytes (at most :data:`HEAD_SIZE`) from the start, fewer in a
+        shorter file: one small read, for the magic check of every file of a walk."""
+        if self._head is None:
+            self._head = self._pread(HEAD_SIZE, 0, "file header")
+        return self._head[:size]
 
     def _block(self, index: int, what: str) -> bytes:
         data = self._blocks.get(index)
@@ -221,7 +230,7 @@ def opened(path: str, known_regular: bool = False) -> Iterator[FileReader | Byte
         yield BytesReader(path, MEMBERS_IN_MEMORY[path])
         return
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except OSError as exc:
         raise FileAccessError(path, describe_os_error(exc)) from None
     try:

@@ -17,6 +17,7 @@ from .elf import ElfFile, FunctionIndex, SymbolIndex
 from .errors import MalformedFileError, NotObjectFileError, UsdtscanError
 from .fileio import (
     MEMBERS_IN_MEMORY,
+    OPEN_FLAGS,
     ByteSource,
     BytesReader,
     FileReader,
@@ -155,7 +156,7 @@ def scan_data(
         scan_elf(elf, scanned)
     else:
         scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used))
-    if any(section.name == ".SUNW_dof" for section in elf.sections):
+    if elf.section_by_name(".SUNW_dof") is not None:
         from .sunw_dof import scan_sunw_dof
 
         scan_sunw_dof(elf, scanned)
@@ -203,16 +204,27 @@ def scan_if_object(
     arch: str | None = None,
 ) -> ScannedFile | None:
     """For a file a tree walk found: None unless it starts like an object file,
-    else what :func:`scan_or_error` gives.  One ``open`` and one read decide,
-    and the same read serves the scan."""
+    else what :func:`scan_or_error` gives.
+
+    One ``open`` and one 64-byte read decide, without an ``fstat`` (the
+    directory listing said it is a regular file), and the same open file
+    and read serve the scan: most files of a tree are not objects, so this
+    is the cost of the walk.
+    """
     try:
-        with opened(path, known_regular=True) as reader:
-            head = reader.head(8)
-            if head[:4] != ELF_MAGIC and not is_macho(head):
-                return None
-            return _scan_open(reader, debug_dirs, arch)
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as exc:
+        return ScannedFile(path, error=describe_os_error(exc))
+    try:
+        reader = FileReader(path, fd)
+        head = reader.head(8)
+        if head[:4] != ELF_MAGIC and not is_macho(head):
+            return None
+        return _scan_open(reader, debug_dirs, arch)
     except UsdtscanError as exc:
         return ScannedFile(path, error=exc.reason)
+    finally:
+        os.close(fd)
 
 
 def scan_or_error(

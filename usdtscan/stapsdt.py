@@ -119,7 +119,7 @@ class SiteBuilder:
         self,
         elf: ElfFile,
         debug_functions: Callable[[], FunctionIndex | None] | None = None,
-        near: list[int] | None = None,
+        near: Callable[[SiteBuilder], list[int] | None] | None = None,
     ) -> None:
         self.elf = elf
         self._debug_functions = debug_functions
@@ -144,7 +144,7 @@ class SiteBuilder:
             found = self._debug_functions()
             if found is not None:
                 return found
-        return self.elf.function_index(self._near)
+        return self.elf.function_index(None if self._near is None else self._near(self))
 
     def address(self, values: NoteValues) -> int:
         """The site's address: the note's pc moved by the base adjustment."""
@@ -263,9 +263,9 @@ def iter_sites(
     scanned.bits = elf.bits
     scanned.endian = elf.endian
     scanned.elf_type = elf.type_name
-    builder = SiteBuilder(elf, debug_functions)
-    if not builder.relocatable:
-        builder = SiteBuilder(elf, debug_functions, _site_addresses(elf, builder))
+    # The site addresses are read (a second walk of the notes) only when the
+    # first site asks for function names: most files of a tree have no site.
+    builder = SiteBuilder(elf, debug_functions, lambda built: _site_addresses(elf, built))
     count = 0
     try:
         for raw in iter_raw_notes(elf, scanned):
@@ -282,7 +282,7 @@ def iter_sites(
         scanned.warnings.append(
             "relocatable object: addresses are unrelocated (section-relative), no file offsets"
         )
-    if not elf.sections and any(s.type == SegmentType.NOTE for s in elf.segments):
+    if not elf.section_count and any(s.type == SegmentType.NOTE for s in elf.segments):
         scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
     # Only sites need function names: a file without any must not pay for
     # sorting its symbol table (most of the files of a tree walk).
