@@ -29,7 +29,6 @@ from .model import Argument, ScannedFile, Site, Slice, SymbolLookup
 from .sitecheck import InstructionCheck
 
 if TYPE_CHECKING:
-    from .args.decode import DecodedArgument
     from .disasm import Instruction
 
 __all__ = [
@@ -104,23 +103,18 @@ class ArgumentReport:
         return Argument(self.raw, self.size, self.signed, self.is_float, self.operand)
 
 
+# One argument's analysis: its report, and its uprobe fetch-arg or why there is none.
+_Analyzed = tuple[ArgumentReport, str | None, str | None]
+
+
 class _FileAnalyzer:
-    """What one file's reports share: its architecture, symbols, and the caches that
-    make the work once per distinct argument string instead of once per site."""
+    """What one file's reports share: its architecture, symbols, and the cache that
+    makes the work once per distinct argument spelling instead of once per site."""
 
-    __slots__ = (
-        "_arguments",
-        "_fetches",
-        "bits",
-        "elf_type",
-        "endian",
-        "machine",
-        "path",
-        "symbols",
-    )
+    __slots__ = ("_cache", "bits", "elf_type", "endian", "machine", "path", "symbols")
 
-    # A bound on each cache: a file of 400,000 distinct spellings must not keep them all.
-    LIMIT = 4096
+    # A bound on the cache: a file of 400,000 distinct spellings must not keep them all.
+    LIMIT = 8192
 
     def __init__(self, scanned: ScannedFile) -> None:
         self.machine = scanned.machine
@@ -128,65 +122,64 @@ class _FileAnalyzer:
         self.endian = scanned.endian or "little"
         self.elf_type = scanned.elf_type
         self.path = os.path.abspath(scanned.path)
-        self._arguments: dict[tuple[object, ...], tuple[ArgumentReport, ...]] = {}
-        self._fetches: dict[tuple[object, ...], tuple[tuple[str | None, str | None], ...]] = {}
         self.symbols: SymbolLookup | None = scanned.symbols
+        self._cache: dict[tuple[str, int | None, int | None], _Analyzed] = {}
 
     def analyzable(self, site: Site) -> bool:
         """DOF sites' arguments are C types, not assembler operands: nothing to decode."""
         return site.kind == "stapsdt" and self.machine is not None and self.bits is not None
 
-    def _key(self, site: Site) -> tuple[object, ...]:
-        # Decoding depends on the site only through %rip-relative operands (the
-        # address after the site); uprobe fetch-args through the site's
-        # address-to-offset delta (``@+OFFSET``).
-        at = site.address if "rip" in site.args_raw else None
+    def _analyzed(self, argument: Argument, site: Site) -> _Analyzed:
+        # An argument depends on its site only when %rip-relative (the address
+        # after the site) and, for the uprobe's ``@+OFFSET``, through the site's
+        # address-to-offset delta.
+        rip = "rip" in argument.operand
+        at = site.address if rip else None
         delta = None
         if site.address is not None and site.file_offset is not None:
             delta = site.file_offset - site.address
-        return (site.args_raw, at, delta)
-
-    def _decoded(self, site: Site) -> tuple[DecodedArgument, ...]:
+        key = (argument.raw, at, delta)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
         from .args.analysis import next_pc
-        from .args.decode import decode
+        from .args.consumers import verdicts, versioned_verdicts
+        from .args.decode import decode_argument
+        from .uprobe import fetch_or_reason
 
         machine, bits = self.machine or "", self.bits or 64
-        return decode(
-            site.args, machine, bits, symbols=self.symbols, next_pc=next_pc(site, machine)
+        d = decode_argument(
+            argument,
+            machine,
+            bits,
+            symbols=self.symbols,
+            next_pc=next_pc(site, machine) if rip else None,
         )
+        report = ArgumentReport(
+            argument.raw,
+            argument.size,
+            argument.signed,
+            argument.is_float,
+            argument.operand,
+            d.location,
+            d.size,
+            d.signed,
+            d.assumed_size,
+            d.flags,
+            d.warnings,
+            verdicts(d, machine, bits, self.elf_type),
+            versioned_verdicts(d, machine, bits, self.elf_type),
+        )
+        fetch, why = fetch_or_reason(d, machine, site, bits)
+        if len(self._cache) >= self.LIMIT:
+            self._cache.clear()
+        self._cache[key] = found = (report, fetch, why)
+        return found
 
     def arguments(self, site: Site) -> tuple[ArgumentReport, ...] | None:
         if not self.analyzable(site):
             return None
-        key = self._key(site)
-        cached = self._arguments.get(key)
-        if cached is not None:
-            return cached
-        from .args.consumers import verdicts, versioned_verdicts
-
-        machine, bits = self.machine or "", self.bits or 64
-        reports = tuple(
-            ArgumentReport(
-                d.argument.raw,
-                d.argument.size,
-                d.argument.signed,
-                d.argument.is_float,
-                d.argument.operand,
-                d.location,
-                d.size,
-                d.signed,
-                d.assumed_size,
-                d.flags,
-                d.warnings,
-                verdicts(d, machine, bits, self.elf_type),
-                versioned_verdicts(d, machine, bits, self.elf_type),
-            )
-            for d in self._decoded(site)
-        )
-        if len(self._arguments) >= self.LIMIT:
-            self._arguments.clear()
-        self._arguments[key] = reports
-        return reports
+        return tuple(self._analyzed(a, site)[0] for a in site.args)
 
     def check(self, site: Site) -> InstructionCheck | None:
         if not self.analyzable(site):
@@ -200,18 +193,10 @@ class _FileAnalyzer:
             return None
         from . import uprobe
 
-        machine, bits = self.machine or "", self.bits or 64
-        head = uprobe.event_head(site, machine, self.path, event)
+        head = uprobe.event_head(site, self.machine or "", self.path, event)
         if isinstance(head, UprobeEvent):
             return head
-        key = self._key(site)
-        fetches = self._fetches.get(key)
-        if fetches is None:
-            fetches = uprobe.fetch_arguments(site, self._decoded(site), machine, bits)
-            if len(self._fetches) >= self.LIMIT:
-                self._fetches.clear()
-            self._fetches[key] = fetches
-        return uprobe.assemble(head, fetches)
+        return uprobe.assemble(head, [self._analyzed(a, site)[1:] for a in site.args])
 
 
 @dataclass(frozen=True, slots=True)

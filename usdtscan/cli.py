@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         "semaphore values (docs/scale.rst); 'all': every process with probes mapped, "
         "and which probes are being traced now (docs/remote.rst)",
     )
+    parser.add_argument(
+        "--json-schema",
+        action="store_true",
+        help="print the JSON Schema of the --json document (docs/json.rst) and exit",
+    )
     parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
     return parser
 
@@ -260,6 +265,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
         options = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
         return int(exc.code or 0)
+    if options.json_schema:
+        from .render.json import schema_text
+
+        write_stdout(schema_text())
+        return EXIT_OK
     from .parallel import Progress, default_jobs, scan_targets
     from .walk import WalkStats, expand, summary
 

@@ -181,22 +181,25 @@ def event_head(site: Site, machine: str, path: str, event: str) -> str | UprobeE
     return head
 
 
-def fetch_arguments(
-    site: Site, decoded: Sequence[DecodedArgument], machine: str, bits: int
-) -> tuple[tuple[str | None, str | None], ...]:
-    """Per argument, ``(argN=FETCHARG, None)`` or ``(None, "argN: why not")``."""
-    out: list[tuple[str | None, str | None]] = []
-    for number, argument in enumerate(decoded, 1):
-        try:
-            out.append((f"arg{number}={fetch_argument(argument, machine, site, bits)}", None))
-        except UnsupportedFetch as exc:
-            out.append((None, f"arg{number}: {exc}"))
-    return tuple(out)
+def fetch_or_reason(
+    decoded: DecodedArgument, machine: str, site: Site, bits: int
+) -> tuple[str | None, str | None]:
+    """``(FETCHARG, None)``, or ``(None, why the kernel cannot read the argument)``."""
+    try:
+        return fetch_argument(decoded, machine, site, bits), None
+    except UnsupportedFetch as exc:
+        return None, str(exc)
 
 
-def assemble(head: str, fetches: Sequence[tuple[str | None, str | None]]) -> UprobeEvent:
-    parts = [head, *(text for text, _ in fetches if text is not None)]
-    return UprobeEvent(" ".join(parts), tuple(why for _, why in fetches if why is not None))
+def assemble(head: str, fetches: Sequence[Sequence[str | None]]) -> UprobeEvent:
+    """The line from its head and each argument's ``(FETCHARG, why not)``, numbered."""
+    parts, unsupported = [head], []
+    for number, (fetch, why) in enumerate(fetches, 1):
+        if fetch is not None:
+            parts.append(f"arg{number}={fetch}")
+        else:
+            unsupported.append(f"arg{number}: {why}")
+    return UprobeEvent(" ".join(parts), tuple(unsupported))
 
 
 def uprobe_event(
@@ -211,4 +214,4 @@ def uprobe_event(
     head = event_head(site, machine, path, event or site.name)
     if isinstance(head, UprobeEvent):
         return head
-    return assemble(head, fetch_arguments(site, decoded, machine, bits))
+    return assemble(head, [fetch_or_reason(d, machine, site, bits) for d in decoded])

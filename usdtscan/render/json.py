@@ -12,6 +12,7 @@ as JSON objects at once.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -271,3 +272,10 @@ def iter_document(files: Iterable[FileReport]) -> Iterator[str]:
 def render(files: Iterable[FileReport]) -> str:
     """The document as one string (tests and small inputs; the CLI streams it)."""
     return "".join(iter_document(files))
+
+
+def schema_text() -> str:
+    """The JSON Schema of the document (shipped beside this package), as text."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(here, "usdtscan.schema.json"), encoding="utf-8") as stream:
+        return stream.read()
