@@ -32,7 +32,7 @@ PKGS=(
     # checking the generated CPython scripts (stap -p2, bpftrace -d)
     systemtap bpftrace
     # tests/test_debuginfod.py: a real debuginfod server and elfutils' client
-    debuginfod
+    debuginfod libarchive-tools  # bsdtar: debuginfod -U reads .deb files with it
     # tests/test_packages.py: packages and images made by the real tools
     rpm umoci skopeo
     # tests/test_consumer_proof.py: bcc's tplist and perf probe on every argument;

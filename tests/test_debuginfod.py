@@ -361,3 +361,82 @@ def test_recent_miss_is_not_asked_again(tmp_path: Path) -> None:
     os.utime(miss, (old, old))
     assert client.fetch(UNKNOWN_ID, "debuginfo") is None
     assert len(client.warnings) == 1
+
+
+# -- a real Debian -dbg package, served from the .deb itself -------------------------
+
+LIBC = CORPUS / "amd64/libc6/usr/lib/x86_64-linux-gnu/libc.so.6"
+LIBC_ID = "a226e0f150be89099d375c6b865b1dba794648ae"
+LIBC_DBG = "libc6-dbg_2.43-7_amd64.deb"  # the -dbg of the corpus's sid libc6 2.43-7
+DEBS = Path(os.environ.get("USDTSCAN_DEBS", Path.home() / ".cache" / "usdtscan-debs"))
+
+
+def _libc6_dbg() -> Path | None:
+    deb = DEBS / LIBC_DBG
+    apt_config = CORPUS / ".fetch/apt/sid/apt.conf"
+    if not deb.is_file() and apt_config.is_file() and shutil.which("apt-get"):
+        DEBS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["apt-get", "download", "-q", "libc6-dbg:amd64=2.43-7"],
+            cwd=DEBS,
+            env={**os.environ, "APT_CONFIG": str(apt_config)},
+            capture_output=True,
+            timeout=300,
+        )
+    return deb if deb.is_file() else None
+
+
+@pytest.fixture(scope="module")
+def deb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """debuginfod -U over a directory holding Debian's libc6-dbg .deb (read with bsdtar)."""
+    if shutil.which("debuginfod") is None or shutil.which("bsdtar") is None:
+        pytest.skip("debuginfod and bsdtar (libarchive-tools) are needed")
+    if not LIBC.is_file():
+        pytest.skip("corpus libc6 not fetched")
+    deb = _libc6_dbg()
+    if deb is None:
+        pytest.skip(f"{LIBC_DBG} not available (apt-get download with the corpus's sid config)")
+    root = tmp_path_factory.mktemp("debuginfod-debs")
+    (root / "debs").mkdir()
+    shutil.copy(deb, root / "debs" / deb.name)
+    port = free_port()
+    log = open(root / "server.log", "wb")  # noqa: SIM115 (kept open for the server's life)
+    process = subprocess.Popen(
+        ["debuginfod", "-U", "-p", str(port), "-d", str(root / "index.sqlite"), str(root / "debs")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_served(url, LIBC_ID, time.monotonic() + 120)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.mark.corpus
+def test_stripped_glibc_gets_names_and_mp_from_its_dbg_package(
+    deb_server: str, tmp_path: Path
+) -> None:
+    """Debian sid's libc.so.6 (77 sites): 46 sites have no function of their own
+    in .dynsym; with libc6-dbg served, every site is named and ``mp_`` resolves."""
+    env = env_for(deb_server, tmp_path / "cache")
+    alone = json.loads(run("--json", "--no-debuginfo", str(LIBC), env={}).stdout)["files"][0]
+    result = run("--json", "--debug-dir", "/nonexistent", str(LIBC), env=env)
+    assert result.returncode == 0, result.stderr
+    served = json.loads(result.stdout)["files"][0]
+    assert len(served["probes"]) == len(alone["probes"]) == 77
+    assert sum(1 for s in alone["probes"] if s["function"] is None) == 46
+    assert all(s["function"] for s in served["probes"])
+    assert served["function_source"] == f"{tmp_path / 'cache' / LIBC_ID / 'debuginfo'}:.symtab"
+    mallopt = [s for s in served["probes"] if s["args_raw"].endswith("8@32+mp_(%rip)")]
+    assert mallopt
+    for site in mallopt:
+        location = site["args"][1]["location"]
+        assert location["symbol"]["name"] == "mp_"
+        assert location["address"] == 0x1E71A0
+    before = [s for s in alone["probes"] if s["args_raw"].endswith("8@32+mp_(%rip)")]
+    assert all(s["args"][1]["location"]["address"] is None for s in before)
