@@ -71,6 +71,9 @@ _LAZY: dict[str, str] = {
     "Finding": ".lint",
     "LintResult": ".lint",
     "lint": ".lint",
+    "DeclaredProbe": ".provider",
+    "ProviderFileError": ".provider",
+    "read_provider_file": ".provider",
 }
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
     from .cpython_check import CPythonCheck, MarkerFile, check_cpython
     from .diff import Change, DiffResult, diff
     from .lint import Finding, LintResult, lint
+    from .provider import DeclaredProbe, ProviderFileError, read_provider_file
 
 __all__ = [
     "Argument",
@@ -85,6 +89,7 @@ __all__ = [
     "CPythonCheck",
     "Change",
     "Constant",
+    "DeclaredProbe",
     "DiffResult",
     "DofInfo",
     "FileAccessError",
@@ -104,6 +109,7 @@ __all__ = [
     "OtherNote",
     "Probe",
     "ProbeReport",
+    "ProviderFileError",
     "Register",
     "ScannedFile",
     "Site",
@@ -123,6 +129,7 @@ __all__ = [
     "group_sites",
     "lint",
     "probes",
+    "read_provider_file",
     "scan",
 ]
 

@@ -115,6 +115,8 @@ def parse(text: str, path: str = "<provider>") -> list[DeclaredProbe]:
 
 
 def read_provider_file(path: str, cpp: str | None = None) -> list[DeclaredProbe]:
+    """The probes a DTrace provider file declares, after ``cpp -P -undef`` (``cpp``
+    names another preprocessor); raises :class:`ProviderFileError`."""
     return parse(preprocess(path, cpp), path)
 
 
