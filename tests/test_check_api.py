@@ -17,8 +17,9 @@ import pytest
 import usdtscan
 from usdtscan.cli import main
 from usdtscan.commands import check_json
+from usdtscan.render.checks import diff_json, lint_json
 
-from .conftest import CORPUS, corpus_file
+from .conftest import CORPUS, FIXTURE_BIN, corpus_binaries, corpus_file, fixture_binaries
 from .test_cpython import (  # the corpus list and the --enable-shared layout
     ALL_311,
     LIB311_AMD64,
@@ -198,3 +199,71 @@ def test_the_library_itself() -> None:
     result = usdtscan.check_cpython(corpus_file(LIB311_AMD64))
     assert result.ok
     assert result.where is not None and result.where.kind == "libpython"
+
+
+# -- lint and diff: the CLI renders the functions' results -----------------------------
+
+LINT_FIXTURE = FIXTURE_BIN / "lint" / "x86_64" / "lint"
+
+
+def _json_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, object]:
+    status = main(argv)
+    return status, json.loads(capsys.readouterr().out)
+
+
+def _roundtrip(document: object) -> object:
+    return json.loads(json.dumps(document))
+
+
+def test_check_json_is_the_lint_result_rendered(capsys: pytest.CaptureFixture[str]) -> None:
+    """For every fixture and corpus file: ``check PATH --json`` is ``usdtscan.lint()``
+    rendered, and its exit status is the result's ``status``."""
+    paths = [*fixture_binaries(), *corpus_binaries(), LINT_FIXTURE]
+    statuses = []
+    for path in paths:
+        result = usdtscan.lint(path)
+        status, document = _json_of(["check", "--json", str(path)], capsys)
+        assert status == result.status, path
+        assert result.ok == (status == 0)
+        expected = {"ok": result.ok, "status": status, "files": [lint_json(result, status)]}
+        assert document == _roundtrip(expected), path
+        statuses.append(status)
+    # The lint fixture is built to fail; every real binary of the corpus passes.
+    assert statuses[-1] == 1 and usdtscan.lint(LINT_FIXTURE).errors
+    assert set(statuses[:-1]) == {0}
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("old", "new", "allow", "status"),
+    [
+        (PY311_AMD64, PY314_AMD64, (), 1),  # 3.12 removed the frame markers
+        (PY311_AMD64, PY314_AMD64, ("removed:python:*",), 0),
+        (PY311_AMD64, PY311_AMD64, (), 0),
+        (PY311_AMD64, "/nonexistent", (), 2),
+    ],
+)
+def test_diff_json_is_the_diff_result_rendered(
+    old: str, new: str, allow: tuple[str, ...], status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_path = corpus_file(old)
+    new_path = new if new.startswith("/") else str(corpus_file(new))
+    result = usdtscan.diff(old_path, new_path, allow)
+    assert (result.status, result.ok) == (status, status == 0)
+    flags = [f"--allow={a}" for a in allow]
+    cli_status, document = _json_of(["diff", "--json", *flags, str(old_path), new_path], capsys)
+    assert cli_status == status
+    assert document == _roundtrip(diff_json(result, status))
+    if status == 1:
+        assert [c.probe for c in result.failures] == [
+            "python:function__entry",
+            "python:function__return",
+            "python:line",
+        ]
+
+
+def test_diff_rejects_a_malformed_allowance() -> None:
+    with pytest.raises(ValueError, match="is not"):
+        usdtscan.diff(
+            FIXTURE_BIN / "x86_64" / "probes-O0", FIXTURE_BIN / "x86_64" / "probes-O2", ["x"]
+        )

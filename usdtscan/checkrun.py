@@ -25,11 +25,9 @@ def ignored_ids(values: Sequence[str]) -> list[str]:
 
 
 def lint_status(result: LintResult, reports: Sequence[cpython.MarkerReport] = ()) -> int:
-    if result.error is not None:
-        return EXIT_TROUBLE
-    if result.errors or any(report.failed for report in reports):
+    if result.status == EXIT_OK and any(report.failed for report in reports):
         return EXIT_FAILED
-    return EXIT_OK
+    return result.status
 
 
 def run_lint_check(
@@ -144,9 +142,7 @@ def run_diff(argv: Sequence[str]) -> int:
     result = diff(options.old, options.new, allow)
     if result.error is not None:
         print(f"usdtscan: {result.error}", file=sys.stderr)
-        status = EXIT_TROUBLE
-    else:
-        status = EXIT_FAILED if result.failures else EXIT_OK
+    status = result.status
     if options.json:
         write_stdout(json.dumps(diff_json(result, status), indent=2) + "\n")
     elif result.error is None:

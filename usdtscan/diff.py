@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import UsdtscanError
+from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
 from .model import Probe, ScannedFile, Site, group_sites
 from .scan import scan
 
@@ -63,6 +64,18 @@ class DiffResult:
     @property
     def failures(self) -> list[Change]:
         return [change for change in self.changes if change.fails]
+
+    @property
+    def status(self) -> int:
+        """The exit status of ``usdtscan diff``: 0 no breaking change (or all allowed),
+        1 a probe removed or its arguments changed, 2 a file could not be read."""
+        if self.error is not None:
+            return EXIT_TROUBLE
+        return EXIT_FAILED if self.failures else EXIT_OK
+
+    @property
+    def ok(self) -> bool:
+        return self.status == EXIT_OK
 
 
 # -- what is compared ------------------------------------------------------------------
@@ -194,9 +207,14 @@ def parse_allowance(text: str) -> Allowance:
 def diff(
     old: str | os.PathLike[str],
     new: str | os.PathLike[str],
-    allow: Sequence[Allowance] = (),
+    allow: Sequence[Allowance | str] = (),
 ) -> DiffResult:
-    """Compare the probes of two files; never raises for bad input (``error`` says it)."""
+    """Compare the probes of two files; never raises for bad input (``error`` says it).
+
+    ``allow`` names the changes the release means to make, as ``--allow``
+    spells them (``[KIND:]PROVIDER:NAME`` globs); a malformed one raises ValueError.
+    """
+    rules = [parse_allowance(a) if isinstance(a, str) else a for a in allow]
     result = DiffResult(os.fspath(old), os.fspath(new))
     scanned = []
     for path in (result.old, result.new):
@@ -213,6 +231,6 @@ def diff(
     result.new_probes = len(group_sites(scanned[1].sites))
     changes = diff_scanned(scanned[0], scanned[1])
     result.changes = [
-        Change(c.kind, c.probe, c.old, c.new, any(rule(c) for rule in allow)) for c in changes
+        Change(c.kind, c.probe, c.old, c.new, any(rule(c) for rule in rules)) for c in changes
     ]
     return result

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
+from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
 from .fileio import opened
 from .model import BaseAdjustment, Probe, ScannedFile, Site, group_sites
 from .provider import DeclaredProbe
@@ -212,6 +213,18 @@ class LintResult:
     @property
     def probe_count(self) -> int:
         return 0 if self.scanned is None else len(group_sites(self.scanned.sites))
+
+    @property
+    def status(self) -> int:
+        """The exit status of ``usdtscan check PATH``: 0 clean, 1 an error finding, 2 trouble."""
+        if self.error is not None:
+            return EXIT_TROUBLE
+        return EXIT_FAILED if self.errors else EXIT_OK
+
+    @property
+    def ok(self) -> bool:
+        """No finding at error severity, and the file was read completely."""
+        return self.status == EXIT_OK
 
 
 # -- x86-64 nop encodings ------------------------------------------------------------
