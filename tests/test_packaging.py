@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.parser
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -95,6 +96,7 @@ def test_wheel_holds_the_package_typed_and_nothing_else(dist: Path) -> None:
             wheel.read(f"usdtscan-{VERSION}.dist-info/METADATA").decode()
         )
     assert "usdtscan/py.typed" in names
+    assert "usdtscan/usdtscan.schema.json" in names
     assert "usdtscan/args/x86.py" in names
     assert {name.split("/")[0] for name in names} == {"usdtscan", f"usdtscan-{VERSION}.dist-info"}
     assert metadata["Version"] == VERSION
@@ -162,6 +164,9 @@ def test_clean_install_lists_probes(clean_venv: Path, elsewhere: Path) -> None:
     json_result = _run(clean_venv / "bin" / "usdtscan", "--json", "probes", cwd=elsewhere)
     assert json_result.returncode == 0, json_result.stderr
     assert '"semaphore_address": 4210858' in json_result.stdout  # fxsem:request, 0x4040aa
+    schema = _run(clean_venv / "bin" / "usdtscan", "--json-schema", cwd=elsewhere)
+    assert schema.returncode == 0, schema.stderr
+    assert json.loads(schema.stdout)["$schema"].startswith("https://json-schema.org/")
 
 
 EXAMPLE = """\
