@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import CodeWindow, Site
-from .sitecheck import InstructionCheck
+from .sitecheck import InstructionCheck, nop_encoding
 
 # andi $r0, $r0, 0: the LoongArch nop, little-endian.
 _LOONGARCH_NOP = bytes.fromhex("00004003")
@@ -110,7 +110,10 @@ def disassemble_check(window: CodeWindow, machine: str, endian: str) -> Instruct
             continue
         text = f"{instruction.mnemonic} {instruction.op_str}".strip()
         ok = is_sdt_nop(machine, instruction.mnemonic, instruction.op_str)
-        check = InstructionCheck(text, ok, instruction.size, mode_name, None if ok else "not a nop")
+        encoding = nop_encoding(window, machine) if ok else None
+        check = InstructionCheck(
+            text, ok, instruction.size, mode_name, None if ok else "not a nop", encoding
+        )
         if ok:
             return check
         if first is None:
