@@ -48,16 +48,17 @@ RULES: dict[str, Rule] = {
         Rule(
             "base-section-missing",
             ERROR,
-            ("gdb", "libbpf"),
-            "GDB lists no probe of the file; libbpf before 1.1 places the probes wrongly "
-            "once the file is prelinked or moved",
+            ("gdb", "libbpf", "bcc"),
+            "GDB lists no probe of the file; libbpf (1.5.0 and 1.7.0 read alike) uses the "
+            "notes' pcs unadjusted, wrong once the file is prelinked or its code moved",
         ),
         Rule(
             "base-zero",
             ERROR,
-            ("libbpf", "bcc", "gdb", "systemtap"),
-            "tracers add the address of .stapsdt.base to the site's pc, so they attach at "
-            "the wrong address (the Rust probe crate under --gc-sections)",
+            ("libbpf<1.7",),
+            "libbpf before 1.7 adds the address of .stapsdt.base to the pc of a note whose "
+            "base is 0 and attaches at the wrong address (1.5.0's usdt.c does, 1.7.0's "
+            "skips a zero base); the Rust probe crate under --gc-sections writes such notes",
         ),
         Rule(
             "site-not-in-text",
