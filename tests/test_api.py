@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import pkgutil
 import re
 import subprocess
@@ -198,3 +199,35 @@ def test_doc_examples_run(example_files: list[Path]) -> None:
             [sys.executable, str(path)], cwd=REPO, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, f"{path.name}:\n{path.read_text()}\n{result.stderr}"
+
+
+def test_json_of_real_macho_files_is_the_analysis_rendered(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """test_analysis holds it for the ELF fixtures and corpus; the macOS binaries
+    (DOF in thin and fat Mach-O, ``slices``) are in another cache."""
+    from usdtscan.cli import main
+    from usdtscan.render import json as json_render
+
+    from .test_macho import MACHO_CACHE
+
+    names = ["node-8.3.0-darwin-x64", "node-18.9.0-darwin-arm64"]
+    names.append("markupsafe-2.1.5-universal2-_speedups.so")
+    paths = [MACHO_CACHE / name for name in names if (MACHO_CACHE / name).is_file()]
+    if not paths:
+        pytest.skip(f"the Mach-O binaries are not fetched (../shared/macho/fetch {MACHO_CACHE})")
+    for path in paths:
+        report = usdtscan.analyze(path)
+        assert main(["--json", str(path)]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document == json.loads(json_render.render([report])), path
+        if path.name.startswith("node-"):
+            assert report.sites and all(site.site.dof is not None for site in report.sites)
+            assert all(site.arguments is None for site in report.sites)  # C types, not operands
+
+
+def test_the_glance_list_names_every_public_name() -> None:
+    text = API_DOC.read_text()
+    glance = text[text.index("At a glance") : text.index("Listing\n-------")]
+    named = set(re.findall(r"`~?usdtscan\.(\w+)`", glance))
+    assert named == set(usdtscan.__all__)
