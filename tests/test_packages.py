@@ -464,3 +464,28 @@ def test_check_cpython_on_an_archive_without_python(built: Path) -> None:
     assert result.stderr.strip() == (
         f"usdtscan: {deb}: no CPython executable or libpython in this archive"
     )
+
+
+def test_macho_members_are_scanned_where_they_lie(tmp_path: Path) -> None:
+    """The macOS node binary (DTrace DOF, real) inside a tarball, and a fat
+    Mach-O inside a wheel: macholib is given the member's bytes, not a path."""
+    macho = Path(os.environ.get("USDTSCAN_MACHO", Path.home() / ".cache" / "usdtscan-macho"))
+    node = macho / "node-18.9.0-darwin-arm64"
+    fat = macho / "markupsafe-2.1.5-universal2-_speedups.so"
+    if not node.is_file() or not fat.is_file():
+        pytest.skip("the Mach-O corpus is not fetched (../shared/macho/fetch)")
+    tarball = tmp_path / "node.tar"
+    with tarfile.open(tarball, "w") as archive:
+        archive.add(node, "bin/node")
+    wheel = tmp_path / "markupsafe.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(fat, "markupsafe/_speedups.cpython-311-darwin.so")
+    files, result = listing(str(tarball), str(wheel), str(node), str(fat))
+    assert result.returncode == 0, result.stderr
+    member = files[f"{tarball}!bin/node"]
+    assert member["format"] == "macho"
+    assert len(member["probes"]) == 14
+    assert sites_of(member) == sites_of(files[str(node)])
+    inner = files[f"{wheel}!markupsafe/_speedups.cpython-311-darwin.so"]
+    assert [s["arch"] for s in inner["slices"]] == [s["arch"] for s in files[str(fat)]["slices"]]
+    assert len(inner["slices"]) == 2

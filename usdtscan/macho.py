@@ -18,6 +18,8 @@ symbol table is read here with :mod:`struct`, because macholib's
 from __future__ import annotations
 
 import bisect
+import io
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -255,10 +257,27 @@ def load_slices(path: str, data: bytes | bytearray | ByteSource) -> tuple[bool, 
             path, "Mach-O file, but macholib is not installed (pip install macholib)"
         ) from None
     try:
-        parsed = MachO(path, allow_unknown_load_commands=True)
+        if isinstance(source, BytesReader):  # a package member: no file at ``path``
+            parsed = _parse_in_memory(MachO, path, source.read(0, source.size, "Mach-O file"))
+        else:
+            parsed = MachO(path, allow_unknown_load_commands=True)
     except Exception as exc:  # macholib raises anything (ValueError, struct.error...) on damage
         raise MalformedFileError(path, f"Mach-O load commands unreadable: {exc}") from None
     return fat, [MachSlice(path, source, header) for header in parsed.headers]
+
+
+def _parse_in_memory(machO: Any, path: str, data: bytes | bytearray) -> Any:
+    """macholib's ``MachO(path)`` opens ``path``; a package member has no path
+    on disk, so the same object is built over its bytes (what ``__init__``
+    does, with a file object of our own)."""
+    parsed = machO.__new__(machO)
+    parsed.graphident = parsed.filename = path
+    parsed.loader_path = os.path.dirname(path)
+    parsed.fat = None
+    parsed.headers = []
+    parsed.allow_unknown_load_commands = True
+    parsed.load(io.BytesIO(bytes(data)))
+    return parsed
 
 
 def _expected(cputype: int, enabled: bool) -> bytes | None:
