@@ -25,6 +25,7 @@ from usdtscan.elf import ElfFile
 from usdtscan.errors import FileAccessError, MalformedFileError
 from usdtscan.fileio import FileReader, opened
 from usdtscan.model import ScannedFile
+from usdtscan.scan import scan_if_object
 from usdtscan.stapsdt import iter_sites
 
 from .conftest import FIXTURE_BIN, FIXTURES, fixture_binaries
@@ -210,3 +211,19 @@ def test_lookups_without_the_full_section_table_agree_with_it(binary: Path) -> N
     for name in {s.name for s in full} | {".stapsdt.base", ".SUNW_dof", ".text", "text", ""}:
         assert lazy.section_by_name(name) == next((s for s in full if s.name == name), None)
     assert lazy.section_count == len(full)
+
+
+def test_walked_files_have_only_their_sdt_note_section_read(tmp_path: Path) -> None:
+    """-r reads the notes of .note.stapsdt only (sys/sdt.h writes no other);
+    a file named alone has every note section read, whatever its name."""
+    data = bytearray(SAMPLE.read_bytes())
+    at = data.index(b".note.stapsdt\0")
+    data[at : at + 13] = b".note.renamed"
+    renamed = tmp_path / "renamed"
+    renamed.write_bytes(bytes(data))
+    assert len(scan(renamed, debug_dirs=None).sites) == SAMPLE_SITES
+    walked = scan_if_object(str(renamed), None)
+    assert walked is not None and walked.format == "elf" and walked.error is None
+    assert walked.sites == []
+    original = scan_if_object(str(SAMPLE), None)
+    assert original is not None and len(original.sites) == SAMPLE_SITES

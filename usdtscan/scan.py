@@ -132,12 +132,16 @@ def scan_data(
     data: bytes | bytearray | ByteSource,
     debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
     arch: str | None = None,
+    walked: bool = False,
 ) -> ScannedFile:
     """What :func:`scan` does once the file is open, for callers holding its bytes
     (or a :class:`~usdtscan.fileio.ByteSource`).
 
     The Mach-O and DOF readers are imported only for files that need them:
-    a tree walk meets thousands of ELF files and no DOF.
+    a tree walk meets thousands of ELF files and no DOF.  A ``walked`` file
+    (found by ``-r``) has only its ``.note.stapsdt`` sections read: a walk
+    meets thousands of files whose other notes hold no probe, and sys/sdt.h
+    writes no other.  A file named alone has every note section read.
     """
     source = BytesReader(path, data) if isinstance(data, (bytes, bytearray)) else data
     head = source.head(8)
@@ -153,9 +157,9 @@ def scan_data(
     dirs = debug_dirs
     used: list[str] = []
     if dirs is None:
-        scan_elf(elf, scanned)
+        scan_elf(elf, scanned, None, walked)
     else:
-        scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used))
+        scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used), walked)
     if elf.section_by_name(".SUNW_dof") is not None:
         from .sunw_dof import scan_sunw_dof
 
@@ -189,9 +193,12 @@ def scan(
 
 
 def _scan_open(
-    reader: FileReader | BytesReader, debug_dirs: tuple[str, ...] | None, arch: str | None
+    reader: FileReader | BytesReader,
+    debug_dirs: tuple[str, ...] | None,
+    arch: str | None,
+    walked: bool = False,
 ) -> ScannedFile:
-    scanned = scan_data(reader.path, reader, debug_dirs, arch)
+    scanned = scan_data(reader.path, reader, debug_dirs, arch, walked)
     changed = reader.changed()
     if changed is not None and scanned.error is None:
         scanned.error = changed
@@ -220,7 +227,7 @@ def scan_if_object(
         head = reader.head(8)
         if head[:4] != ELF_MAGIC and not is_macho(head):
             return None
-        return _scan_open(reader, debug_dirs, arch)
+        return _scan_open(reader, debug_dirs, arch, walked=True)
     except UsdtscanError as exc:
         return ScannedFile(path, error=exc.reason)
     finally:

@@ -22,6 +22,7 @@ from .reloc import relocated_section_data
 STAPSDT_OWNER = b"stapsdt"
 NT_STAPSDT = 3
 BASE_SECTION = ".stapsdt.base"
+NOTE_SECTION = ".note.stapsdt"  # where sys/sdt.h puts the notes
 # Bytes kept around each site: three instructions either side on fixed-width
 # architectures, and room to re-synchronise x86 decoding before the site.
 CODE_BEFORE = 32
@@ -86,13 +87,20 @@ def decode_note(elf: ElfFile, note: Note, section: str) -> RawNote:
     return RawNote(values, provider, name, args, warnings, section, note.offset, len(desc))
 
 
-def iter_raw_notes(elf: ElfFile, scanned: ScannedFile) -> Iterator[RawNote]:
+def iter_raw_notes(
+    elf: ElfFile, scanned: ScannedFile, sdt_section_only: bool = False
+) -> Iterator[RawNote]:
     """Every stapsdt note of every SHT_NOTE section, in file order.
 
     Notes of owner ``stapsdt`` with another type go to ``scanned.other_notes``.
+    ``sdt_section_only`` reads only the sections named ``.note.stapsdt``, the
+    one sys/sdt.h writes: a tree walk then leaves the build ID, ABI tag and
+    property notes of thousands of files unread.
     """
     relocatable = elf.e_type == ElfType.REL
     for section in elf.note_sections():
+        if sdt_section_only and section.name != NOTE_SECTION:
+            continue
         data = None
         if relocatable:
             data, problems = relocated_section_data(elf, section)
@@ -234,13 +242,14 @@ class SiteBuilder:
         return CodeWindow(start, data, address - start)
 
 
-def _site_addresses(elf: ElfFile, builder: SiteBuilder) -> list[int] | None:
+def _site_addresses(elf: ElfFile, builder: SiteBuilder, sdt_section_only: bool) -> list[int] | None:
     """Every site address of a file with few notes; None for many (or broken) notes."""
     sections = elf.note_sections()
     if sum(s.size for s in sections) > ADDRESS_PREPASS_LIMIT:
         return None
     try:
-        return [builder.address(raw.values) for raw in iter_raw_notes(elf, ScannedFile(elf.path))]
+        raws = iter_raw_notes(elf, ScannedFile(elf.path), sdt_section_only)
+        return [builder.address(raw.values) for raw in raws]
     except MalformedFileError:
         return None
 
@@ -249,6 +258,7 @@ def iter_sites(
     elf: ElfFile,
     scanned: ScannedFile,
     debug_functions: Callable[[], FunctionIndex | None] | None = None,
+    sdt_section_only: bool = False,
 ) -> Iterator[Site]:
     """The sites of ``elf`` one at a time, read while they are consumed.
 
@@ -265,10 +275,12 @@ def iter_sites(
     scanned.elf_type = elf.type_name
     # The site addresses are read (a second walk of the notes) only when the
     # first site asks for function names: most files of a tree have no site.
-    builder = SiteBuilder(elf, debug_functions, lambda built: _site_addresses(elf, built))
+    builder = SiteBuilder(
+        elf, debug_functions, lambda built: _site_addresses(elf, built, sdt_section_only)
+    )
     count = 0
     try:
-        for raw in iter_raw_notes(elf, scanned):
+        for raw in iter_raw_notes(elf, scanned, sdt_section_only):
             yield builder.build(raw)
             count += 1
     except MalformedFileError as exc:
@@ -294,6 +306,7 @@ def scan_elf(
     elf: ElfFile,
     scanned: ScannedFile,
     debug_functions: Callable[[], FunctionIndex | None] | None = None,
+    sdt_section_only: bool = False,
 ) -> None:
     """Fill ``scanned`` with the sites of ``elf`` (see :func:`iter_sites`)."""
-    scanned.sites.extend(iter_sites(elf, scanned, debug_functions))
+    scanned.sites.extend(iter_sites(elf, scanned, debug_functions, sdt_section_only))
