@@ -410,8 +410,12 @@ def test_deep_nesting_is_bounded(built: Path) -> None:
     path = built / "deep.tar"
     path.write_bytes(payload)
     result = run(str(path))
-    assert result.returncode == 0, result.stderr
     assert "probes" not in result.stdout  # deeper than MAX_DEPTH: not opened
+    assert result.returncode == 2
+    nest = "!".join(f"level{i}.tar" for i in range(10, 5, -1))
+    assert result.stderr.splitlines() == [
+        f"usdtscan: {path}!{nest}: archives nested deeper than 4: not opened (an archive bomb?)"
+    ]
     assert MAX_MEMBER >= 1 << 30
 
 

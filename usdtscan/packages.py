@@ -278,11 +278,15 @@ class ArchiveReader:
         head = stream.read(HEAD)
         nested = None
         if not (head[:4] == ELF_MAGIC or is_macho(head)):
-            if depth >= MAX_DEPTH or len(head) < 4:
+            if len(head) < 4:
                 return
             head += stream.read(262 - len(head))
             nested = archive_kind(head)
             if nested is None:
+                return
+            if depth >= MAX_DEPTH:
+                reason = f"archives nested deeper than {MAX_DEPTH}: not opened (an archive bomb?)"
+                self.results.append((origin, ScannedFile(display, error=reason)))
                 return
         try:
             data = self._member_bytes(display, size, head, stream)
