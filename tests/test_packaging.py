@@ -57,7 +57,7 @@ def _run(*command: str | Path, cwd: Path, timeout: int = 600) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    # Build from a copy holding only what git tracks: a stray build/ or
+    # Build from a copy holding only what git tracks: a stray build/, .venv or
     # egg-info of the developer's checkout must not leak into the sdist.
     source = tmp_path_factory.mktemp("source")
     files = subprocess.run(
@@ -65,7 +65,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout.split(b"\0")
     for name in filter(None, files):
         relative = Path(os.fsdecode(name))
-        if not (REPO / relative).is_file() or relative.parts[0] in ("fixtures", "tests"):
+        if not (REPO / relative).is_file():
             continue
         (source / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / relative, source / relative)
@@ -106,12 +106,25 @@ def test_wheel_holds_the_package_typed_and_nothing_else(dist: Path) -> None:
     assert "usdtscan.probes(" in metadata.get_payload()
 
 
-def test_sdist_holds_the_changelog_docs_and_license(dist: Path) -> None:
+def test_sdist_is_the_whole_source_release(dist: Path) -> None:
+    """A packager can run the suite from the sdist: tests, fixture binaries, scripts."""
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    for wanted in ("CHANGELOG.md", "LICENSE", "README.md", "docs/api.rst", "usdtscan/py.typed"):
+    for wanted in (
+        "CHANGELOG.md",
+        "LICENSE",
+        "README.md",
+        "docs/api.rst",
+        "usdtscan/py.typed",
+        "tests/conftest.py",
+        "fixtures/bin/x86_64/probes-O2",
+        "fixtures/src/probes.c",
+        "scripts/test.sh",
+        "tox.ini",
+    ):
         assert wanted in names
+    assert not any("__pycache__" in name for name in names)
 
 
 @pytest.fixture(scope="module")
