@@ -469,6 +469,12 @@ def test_pid_all_sees_bpftrace_tracing_debian_python() -> None:
         assert traced[0]["path"] == str(python)
     finally:
         tracer.terminate()
-        tracer.wait(timeout=30)
+        try:
+            tracer.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # bpftrace still compiling or attaching on a loaded machine does not
+            # act on SIGTERM until it is done; the test is over either way.
+            tracer.kill()
+            tracer.wait(timeout=30)
         target.kill()
         target.wait(timeout=10)
