@@ -1,24 +1,34 @@
 #!/usr/bin/env python3
 """Time usdtscan against the tools people use today, on the same inputs, in one run.
 
-    python benchmarks/bench.py [--repeat N] [--json OUT] [--quick]
+    python benchmarks/bench.py [--python VENV/bin/python] [--repeat N] [--json OUT]
+                               [--quick] [--compiled] [--huge]
 
 Each command runs ``--repeat`` times after one warm-up run (once, when the
 warm-up took more than ``--slow`` seconds) and the median wall time and the
 peak RSS (``ru_maxrss`` from ``wait4``, so a pipeline's largest process) are
-reported, with each command's time as a ratio to usdtscan's.  Then each
-target of issue 6 is checked against the same run and reported as met or
-missed, with the ratio.  Inputs and tools are skipped, with a note, when
-absent; a tool that fails is reported with its exit status, never timed.
+reported, with each command's time as a ratio to usdtscan's.  Then every
+row of issue 9's table is checked against the same run and printed as met
+or missed, with the measured ratio.  Inputs and tools are skipped, with a
+note, when absent; a tool that fails is reported with its exit status,
+never timed.
+
+``--python`` is the interpreter of the usdtscan to time: make it with
+``python3 -m venv V && V/bin/pip install .`` (a plain install: an editable
+one's finder adds about 20 ms to every start-up); its ``bin/usdtscan`` and
+its ``python -c pass`` are what is timed.  Default: this interpreter.
 
 Inputs:
 
 * ``/usr/bin/python3.11`` (Debian's, built with --with-dtrace) and
   ``libpython3.11.so.1.0`` (``$USDTSCAN_CORPUS``, default
   ``~/.cache/usdtscan-corpus``, from the Debian package libpython3.11);
-* generated binaries with 1,000, 20,000 and 100,000 probes
-  (``fixtures/build.sh --many N DIR``, built on demand into
-  ``fixtures/generated/``, which is not committed);
+* binaries with 1,000, 20,000 and 100,000 probes (and 400,000 with
+  ``--huge``, not for CI), one site each, 0-3 arguments in the mix of
+  fixtures/src/gen-many.py, written directly by ``benchmarks/many_elf.py``
+  (seconds, no compiler) into ``fixtures/generated/direct-N/``, which is
+  not committed; ``--compiled`` uses ``fixtures/build.sh --many N`` instead
+  (GCC; minutes and gigabytes at 100,000);
 * all of ``/usr/lib`` and ``/usr/bin``: ``usdtscan -r -j N --json`` against
   ``find ... -type f -print0 | xargs -0 readelf -n``.
 
@@ -46,8 +56,12 @@ REPO = Path(__file__).resolve().parent.parent
 GENERATED = REPO / "fixtures" / "generated"
 CORPUS = Path(os.environ.get("USDTSCAN_CORPUS", Path.home() / ".cache" / "usdtscan-corpus"))
 LIBPYTHON = CORPUS / "amd64/libpython3.11/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
-USDTSCAN = [sys.executable, "-m", "usdtscan"]
 TREES = ["/usr/lib", "/usr/bin"]
+SIZES = (1000, 20000, 100000)
+HUGE = 400000
+# The interpreter whose usdtscan is timed (--python); set by main().
+PYTHON = sys.executable
+USDTSCAN: list[str] = [sys.executable, "-m", "usdtscan"]
 
 PYELFTOOLS = """
 import sys
@@ -108,8 +122,14 @@ def measure(label: str, name: str, command: Command, repeat: int, slow: float) -
     return Result(label, name, statistics.median(times), peak, runs, "ok")
 
 
-def many_probe_binary(count: int) -> Path | None:
-    """``fixtures/generated/many`` (20,000 probes, the fixture) or ``many-N``."""
+def many_probe_binary(count: int, compiled: bool) -> Path | None:
+    """A binary with ``count`` probes: written by many_elf.py, or compiled by build.sh."""
+    if not compiled:
+        path = GENERATED / f"direct-{count}" / "many"
+        if not path.is_file():
+            writer = REPO / "benchmarks" / "many_elf.py"
+            subprocess.run([sys.executable, str(writer), str(count), str(path)], check=False)
+        return path if path.is_file() else None
     directory = GENERATED if count == 20000 else GENERATED / f"many-{count}"
     path = directory / "many"
     if path.is_file():
@@ -143,13 +163,15 @@ def file_commands(path: Path, full: bool) -> dict[str, Command]:
                 "gdb info probes": ["gdb", "-batch", "-ex", "info probes all", str(path)],
                 "bpftrace -l": ["bpftrace", "-l", f"usdt:{path}:*"],
                 "tplist-bpfcc -l": ["tplist-bpfcc", "-l", str(path)],
-                "pyelftools notes": [sys.executable, "-c", PYELFTOOLS, str(path)],
+                "pyelftools notes": [PYTHON, "-c", PYELFTOOLS, str(path)],
             }
         )
     return commands
 
 
-def cases(quick: bool) -> tuple[list[tuple[str, dict[str, Command]]], list[str]]:
+def cases(
+    quick: bool, compiled: bool, huge: bool
+) -> tuple[list[tuple[str, dict[str, Command]]], list[str]]:
     found: list[tuple[str, dict[str, Command]]] = []
     notes: list[str] = []
     for label, path in (
@@ -158,18 +180,18 @@ def cases(quick: bool) -> tuple[list[tuple[str, dict[str, Command]]], list[str]]
     ):
         if path.is_file():
             commands = file_commands(path, full=True)
-            commands["python3 -c pass"] = [sys.executable, "-c", "pass"]
+            commands["python -c pass"] = [PYTHON, "-c", "pass"]
             found.append((label, commands))
         else:
             notes.append(f"{label}: {path} not found, skipped")
-    for count in (1000, 20000, 100000):
-        if quick and count == 100000:
-            continue
-        binary = many_probe_binary(count)
+    sizes = [n for n in SIZES if not (quick and n == 100000)] + ([HUGE] if huge else [])
+    for count in sizes:
+        binary = many_probe_binary(count, compiled)
         if binary is None:
-            notes.append(f"{count} probes: could not build (gcc, sys/sdt.h?), skipped")
+            notes.append(f"{count} probes: could not make the binary, skipped")
             continue
-        found.append((f"{count:,} probes", file_commands(binary, full=True)))
+        commands = file_commands(binary, full=count <= 100000)
+        found.append((f"{count:,} probes", commands))
     trees = [tree for tree in TREES if Path(tree).is_dir()]
     if trees and not quick:
         jobs = len(os.sched_getaffinity(0))
@@ -205,7 +227,7 @@ def _get(results: list[Result], label: str, command: str, prefix: bool = False) 
 
 
 def targets(results: list[Result]) -> list[dict[str, object]]:
-    """Issue 6's targets, each as a measured ratio and met/missed."""
+    """Every row of issue 9's table, as a measured ratio and met/missed."""
     checks: list[dict[str, object]] = []
 
     def check(name: str, value: float | None, limit: float, below: bool = True) -> None:
@@ -215,44 +237,67 @@ def targets(results: list[Result]) -> list[dict[str, object]]:
         met = value <= limit if below else value >= limit
         checks.append({"target": name, "value": round(value, 2), "limit": limit, "met": met})
 
-    for label in ("python3.11", "libpython3.11.so"):
-        ours, base = _get(results, label, "usdtscan"), _get(results, label, "python3 -c pass")
-        if ours and base and ours.seconds and base.seconds:
-            check(f"{label}: usdtscan wall / python3 -c pass", ours.seconds / base.seconds, 2.0)
-            if ours.peak_rss_mib and base.peak_rss_mib:
-                check(
-                    f"{label}: usdtscan peak RSS / python3 -c pass",
-                    ours.peak_rss_mib / base.peak_rss_mib,
-                    2.0,
-                )
-    label = "20,000 probes"
-    ours = _get(results, label, "usdtscan --json")
-    if ours and ours.seconds:
-        readelf = _get(results, label, "readelf -n")
-        if readelf and readelf.seconds:
-            check(
-                "20,000 probes: usdtscan --json / readelf -n", ours.seconds / readelf.seconds, 3.0
+    def ratio(label: str, ours: str, theirs: str, rss: bool = False) -> float | None:
+        a, b = _get(results, label, ours), _get(results, label, theirs)
+        if a is None or b is None:
+            return None
+        if rss:
+            return (
+                None if not (a.peak_rss_mib and b.peak_rss_mib) else a.peak_rss_mib / b.peak_rss_mib
             )
-        for tool in ("gdb info probes", "bpftrace -l", "tplist-bpfcc -l"):
-            other = _get(results, label, tool)
-            speedup = None if other is None or not other.seconds else other.seconds / ours.seconds
-            check(f"20,000 probes: {tool} / usdtscan --json (speed-up)", speedup, 20.0, below=False)
+        return None if not (a.seconds and b.seconds) else a.seconds / b.seconds
+
+    for command, limit in (("usdtscan", 2.0), ("usdtscan --json", 2.0)):
+        for label in ("python3.11", "libpython3.11.so"):
+            value = ratio(label, command, "python -c pass")
+            check(f"`{command}` {label} / python -c pass", value, limit)
+    twenty = "20,000 probes"
+    check(
+        "20,000 probes: `usdtscan` (table) / readelf -n",
+        ratio(twenty, "usdtscan", "readelf -n"),
+        3.0,
+    )
+    check(
+        "20,000 probes: `usdtscan --json` / readelf -n",
+        ratio(twenty, "usdtscan --json", "readelf -n"),
+        5.0,
+    )
+    one, hundred = "1,000 probes", "100,000 probes"
+    check(
+        "--json time 100,000 / 20,000 probes (linear: <= 5.5)",
+        _scale(results, twenty, hundred),
+        5.5,
+    )
+    check(
+        "--json peak RSS 100,000 / 1,000 probes",
+        _scale(results, one, hundred, rss=True),
+        1.5,
+    )
+    for tool in ("gdb info probes", "bpftrace -l", "tplist-bpfcc -l"):
+        value = ratio(hundred, tool, "usdtscan --json")
+        check(f"100,000 probes: {tool} / `usdtscan --json` (speed-up)", value, 20.0, below=False)
     trees = " + ".join(TREES)
     ours = _get(results, trees, "usdtscan -r -j", prefix=True)
     theirs = _get(results, trees, "find | xargs readelf -n")
     if ours and theirs and ours.seconds and theirs.seconds:
-        check(f"{trees}: usdtscan -r / find | xargs readelf -n", ours.seconds / theirs.seconds, 1.0)
-    small, large = (
-        _get(results, "1,000 probes", "usdtscan --json"),
-        _get(results, "100,000 probes", "usdtscan --json"),
-    )
-    if small and large and small.peak_rss_mib and large.peak_rss_mib:
-        # RSS above the interpreter's own, per probe: must not grow faster than the count.
-        base = _get(results, "python3.11", "python3 -c pass")
-        floor = base.peak_rss_mib if base and base.peak_rss_mib else 0.0
-        growth = (large.peak_rss_mib - floor) / max(small.peak_rss_mib - floor, 0.1)
-        check("RSS growth 1,000 -> 100,000 probes (probe count grows 100x)", growth, 100.0)
+        check(
+            f"{trees}: usdtscan -r --json / find | xargs readelf -n",
+            ours.seconds / theirs.seconds,
+            1.0,
+        )
+    else:
+        check(f"{trees}: usdtscan -r --json / find | xargs readelf -n", None, 1.0)
     return checks
+
+
+def _scale(results: list[Result], small: str, large: str, rss: bool = False) -> float | None:
+    """usdtscan --json on ``large`` over the same on ``small`` (time, or peak RSS)."""
+    a, b = _get(results, large, "usdtscan --json"), _get(results, small, "usdtscan --json")
+    if a is None or b is None:
+        return None
+    if rss:
+        return None if not (a.peak_rss_mib and b.peak_rss_mib) else a.peak_rss_mib / b.peak_rss_mib
+    return None if not (a.seconds and b.seconds) else a.seconds / b.seconds
 
 
 def main() -> int:
@@ -262,10 +307,25 @@ def main() -> int:
         "--slow", type=float, default=5.0, help="time a command once if its warm-up took longer"
     )
     parser.add_argument("--quick", action="store_true", help="skip 100,000 probes and the trees")
+    parser.add_argument(
+        "--compiled", action="store_true", help="compile the N-probe inputs with fixtures/build.sh"
+    )
+    parser.add_argument(
+        "--huge", action="store_true", help=f"also {HUGE:,} probes (usdtscan and readelf only)"
+    )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter of a plain `pip install .` venv whose usdtscan is timed",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     options = parser.parse_args()
+    global PYTHON, USDTSCAN
+    PYTHON = options.python
+    script = Path(PYTHON).with_name("usdtscan")
+    USDTSCAN = [str(script)] if script.is_file() else [PYTHON, "-m", "usdtscan"]
 
-    found, notes = cases(options.quick)
+    found, notes = cases(options.quick, options.compiled, options.huge)
     results: list[Result] = []
     print(f"{'input':22} {'command':28} {'median s':>9} {'peak MiB':>9} {'runs':>4}", end=" ")
     print(f"{'vs usdtscan':>11}")
@@ -273,7 +333,7 @@ def main() -> int:
         reference: float | None = None
         for name, command in commands.items():
             tool = command[0] if isinstance(command, list) else "find"
-            why = None if tool == sys.executable else missing_tool(tool)
+            why = None if tool in (PYTHON, USDTSCAN[0]) else missing_tool(tool)
             result = (
                 Result(label, name, None, None, 0, why)
                 if why
@@ -295,13 +355,14 @@ def main() -> int:
     for note in notes:
         print(f"note: {note}")
     checked = targets(results)
-    print("\ntargets (issue 6), from this run:")
+    print("\ntargets (issue 9), from this run:")
     for item in checked:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[item["met"]]  # type: ignore[index]
         print(f"  {item['target']}: {item['value']} (limit {item['limit']}) {verdict}")
     if options.json:
         document = {
-            "machine": {"cores": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]},
+            "machine": {"cores": len(os.sched_getaffinity(0)), "load": os.getloadavg()[0]},
+            "python": PYTHON,
             "results": [asdict(r) for r in results],
             "targets": checked,
             "notes": notes,

@@ -18,10 +18,12 @@ Reports are frozen; later versions add fields, never rename or remove one.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
 from .debuginfo import DEFAULT_DEBUG_DIRS
@@ -103,6 +105,18 @@ class ArgumentReport:
         return Argument(self.raw, self.size, self.signed, self.is_float, self.operand)
 
 
+@functools.cache
+def _decoders() -> tuple[Any, ...]:
+    """The operand grammars and their judges, loaded on the first argument analyzed
+    (the table never needs them) and looked up once, not once per argument."""
+    from .args.analysis import next_pc
+    from .args.consumers import verdicts, versioned_verdicts
+    from .args.decode import decode_argument
+    from .uprobe import fetch_or_reason
+
+    return next_pc, decode_argument, verdicts, versioned_verdicts, fetch_or_reason
+
+
 # One argument's analysis: its report, and its uprobe fetch-arg or why there is none.
 _Analyzed = tuple[ArgumentReport, str | None, str | None]
 
@@ -111,10 +125,10 @@ class _FileAnalyzer:
     """What one file's reports share: its architecture, symbols, and the cache that
     makes the work once per distinct argument spelling instead of once per site."""
 
-    __slots__ = ("_cache", "bits", "elf_type", "endian", "machine", "path", "symbols")
+    __slots__ = ("_cache", "_scanned", "bits", "elf_type", "endian", "machine", "path")
 
     # A bound on the cache: a file of 400,000 distinct spellings must not keep them all.
-    LIMIT = 8192
+    LIMIT = 2048
 
     def __init__(self, scanned: ScannedFile) -> None:
         self.machine = scanned.machine
@@ -122,8 +136,13 @@ class _FileAnalyzer:
         self.endian = scanned.endian or "little"
         self.elf_type = scanned.elf_type
         self.path = os.path.abspath(scanned.path)
-        self.symbols: SymbolLookup | None = scanned.symbols
+        self._scanned = scanned
         self._cache: dict[tuple[str, int | None, int | None], _Analyzed] = {}
+
+    @property
+    def symbols(self) -> SymbolLookup | None:
+        """Read when needed: a streamed scan sets it as it goes."""
+        return self._scanned.symbols
 
     def analyzable(self, site: Site) -> bool:
         """DOF sites' arguments are C types, not assembler operands: nothing to decode."""
@@ -142,11 +161,7 @@ class _FileAnalyzer:
         found = self._cache.get(key)
         if found is not None:
             return found
-        from .args.analysis import next_pc
-        from .args.consumers import verdicts, versioned_verdicts
-        from .args.decode import decode_argument
-        from .uprobe import fetch_or_reason
-
+        next_pc, decode_argument, verdicts, versioned_verdicts, fetch_or_reason = _decoders()
         machine, bits = self.machine or "", self.bits or 64
         d = decode_argument(
             argument,
@@ -338,3 +353,66 @@ def analyze(
     from .scan import scan
 
     return analyze_scanned(scan(path, debug_dirs, arch))
+
+
+class StreamedReport:
+    """A :class:`FileReport` whose sites are analyzed as the scan reads them.
+
+    ``sites`` can be iterated once; nothing is kept of a site once it has
+    been taken but its probe's place in ``probes``, which, like the file's
+    error and warnings in ``scanned``, is complete once ``sites`` is
+    exhausted.  ``usdtscan --json`` writes a file this way, so its memory
+    does not grow with the sites.
+    """
+
+    __slots__ = ("_analyzer", "_first", "_groups", "_sites", "scanned")
+
+    slices: tuple[SliceReport, ...] = ()
+
+    def __init__(self, scanned: ScannedFile, sites: Iterable[Site]) -> None:
+        self.scanned = scanned
+        self._sites = iter(sites)
+        # Read up to the first site now: the scan sets the file's own fields
+        # (format, machine...) before it, and a writer prints them first.
+        self._first = next(self._sites, None)
+        self._analyzer = _FileAnalyzer(scanned)
+        # "provider\0name" -> the index of its one site, or the list of its sites'
+        # indices: the one thing kept per probe, as small as it can be.
+        self._groups: dict[str, int | list[int]] = {}
+
+    @property
+    def path(self) -> str:
+        return self.scanned.path
+
+    @property
+    def sites(self) -> Iterator[SiteReport]:
+        from .uprobe import site_event_name
+
+        analyzer, groups = self._analyzer, self._groups
+        first, self._first = self._first, None
+        ahead = () if first is None else (first,)
+        for index, site in enumerate(itertools.chain(ahead, self._sites)):
+            # The analyzer reads the file's fields, set by the scan before the first site.
+            analyzer.machine, analyzer.bits = self.scanned.machine, self.scanned.bits
+            analyzer.endian = self.scanned.endian or "little"
+            analyzer.elf_type = self.scanned.elf_type
+            key = f"{site.provider}\0{site.name}"
+            found = groups.get(key)
+            if found is None:
+                groups[key] = index
+                number = 0
+            elif isinstance(found, int):
+                groups[key] = [found, index]
+                number = 1
+            else:
+                found.append(index)
+                number = len(found) - 1
+            yield SiteReport(site, site_event_name(site.name, number), analyzer)
+
+    @property
+    def probes(self) -> Iterator[ProbeReport]:
+        """Each probe's site indices, in order (its ``sites`` are not kept: empty)."""
+        for key, indices in self._groups.items():
+            provider, _, name = key.partition("\0")
+            numbers = (indices,) if isinstance(indices, int) else tuple(indices)
+            yield ProbeReport(provider, name, (), numbers)

@@ -14,13 +14,18 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .model import ScannedFile, Site
 from .output import write_stdout, write_stream
+
+if TYPE_CHECKING:
+    from .analysis import FileReport, StreamedReport
+    from .walk import Target
 
 EXIT_OK = 0
 EXIT_TROUBLE = 2
@@ -254,6 +259,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _stream_json(
+    targets: Sequence[Target],
+    keep: SiteFilter,
+    debug_dirs: tuple[str, ...] | None,
+    arch: str | None,
+) -> int:
+    """``--json`` of named files, each ELF file's sites flowing from the reader through
+    the analysis to stdout one at a time; other files go through the ordinary scan."""
+    from .analysis import StreamedReport
+    from .parallel import scan_targets
+    from .render import json as renderer
+    from .scan import iter_scan
+
+    status = EXIT_OK
+
+    def reports() -> Iterator[FileReport | StreamedReport]:
+        nonlocal status
+        for target in targets:
+            if target.error is None and _starts_as_elf(target.path):
+                scanned = ScannedFile(target.path)
+                sites = (s for s in iter_scan(scanned, debug_dirs) if keep(s))
+                yield StreamedReport(scanned, sites)
+                found = [scanned]
+            else:
+                found = [_kept(f, keep) for f in scan_targets([target], 1, debug_dirs, arch)]
+                yield from (f.analyze() for f in found)
+            for scanned in found:
+                if scanned.error is not None:
+                    print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
+                    status = EXIT_TROUBLE
+
+    write_stream(renderer.iter_document(reports()))
+    return status
+
+
+def _starts_as_elf(path: str) -> bool:
+    from .magic import ELF_MAGIC
+
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(4) == ELF_MAGIC
+    except OSError:
+        return False
+
+
+def _kept(scanned: ScannedFile, keep: SiteFilter) -> ScannedFile:
+    """Only the sites that ``-p`` selects."""
+    if not keep.patterns:
+        return scanned
+    scanned = replace(scanned, sites=[site for site in scanned.sites if keep(site)])
+    scanned.slices = [
+        replace(piece, sites=[site for site in piece.sites if keep(site)])
+        for piece in scanned.slices
+    ]
+    return scanned
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in ("check", "script", "diff"):
@@ -296,6 +358,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     targets = list(
         expand(paths, options.recursive, stats, options.archives, options.one_file_system)
     )
+    if options.format == "json" and not options.recursive and not options.archives:
+        return max(status, _stream_json(targets, keep, debug_dirs, options.arch))
     if options.archives:
         from . import parallel
 
@@ -311,13 +375,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 progress.clear()
             print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE
-        if keep.patterns:
-            scanned = replace(scanned, sites=[site for site in scanned.sites if keep(site)])
-            scanned.slices = [
-                replace(piece, sites=[site for site in piece.sites if keep(site)])
-                for piece in scanned.slices
-            ]
-        scanned_files.append(scanned)
+        scanned_files.append(_kept(scanned, keep))
     if progress is not None:
         progress.clear()
     if options.recursive:

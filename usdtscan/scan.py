@@ -11,6 +11,7 @@ error line, not a SIGBUS.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from . import debuginfo
 from .elf import ElfFile, FunctionIndex, SymbolIndex
@@ -26,7 +27,7 @@ from .fileio import (
 )
 from .magic import ELF_MAGIC, is_macho
 from .model import ScannedFile, Site
-from .stapsdt import scan_elf
+from .stapsdt import iter_sites, scan_elf
 
 # Older names, for code written before the move to fileio: the OSError
 # describer, and the members of packages and images held in memory under
@@ -203,6 +204,53 @@ def _scan_open(
     if changed is not None and scanned.error is None:
         scanned.error = changed
     return scanned
+
+
+def iter_scan(
+    scanned: ScannedFile,
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+) -> Iterator[Site]:
+    """The sites of the ELF file ``scanned.path``, read while they are consumed.
+
+    For ``usdtscan --json``: no site is kept, so memory does not grow with
+    the probe count.  ``scanned``'s own fields (format, machine...) are set
+    before the first site; its error, warnings and function source once the
+    last has been taken.  A file that cannot be opened or is not ELF gives
+    no site and ``scanned.error``; callers send Mach-O and DOF files, which
+    are small, to :func:`scan`.
+    """
+    path = scanned.path
+    try:
+        with opened(path) as reader:
+            if reader.head(4) != ELF_MAGIC:
+                raise NotObjectFileError(path, "not an ELF file")
+            elf = ElfFile(path, reader)
+            used: list[str] = []
+            dirs = debug_dirs
+            functions = (
+                None if dirs is None else lambda: debug_file_functions(path, elf, dirs, used)
+            )
+            scanned.symbols = FileSymbols(path, None)
+            count = 0
+            for site in iter_sites(elf, scanned, functions):
+                count += 1
+                if used:
+                    scanned.symbols = FileSymbols(path, used[0])
+                yield site
+            if elf.section_by_name(".SUNW_dof") is not None:
+                from .sunw_dof import scan_sunw_dof
+
+                scan_sunw_dof(elf, scanned)
+                count += len(scanned.sites)
+                yield from scanned.sites
+                scanned.sites = []
+            if not count:
+                scanned.symbols = None
+            changed = reader.changed()
+            if changed is not None and scanned.error is None:
+                scanned.error = changed
+    except UsdtscanError as exc:
+        scanned.error = exc.reason
 
 
 def scan_if_object(

@@ -23,9 +23,11 @@ from ..analysis import (
     FileReport,
     Location,
     Memory,
+    ProbeReport,
     Register,
     SiteReport,
     SliceReport,
+    StreamedReport,
     Symbol,
     Verdict,
 )
@@ -203,7 +205,7 @@ def site_report_to_json(report: SiteReport) -> dict[str, Any]:
     return entry
 
 
-def _file_head(report: FileReport) -> dict[str, Any]:
+def _file_head(report: FileReport | StreamedReport) -> dict[str, Any]:
     scanned = report.scanned
     return {
         "path": scanned.path,
@@ -212,17 +214,16 @@ def _file_head(report: FileReport) -> dict[str, Any]:
         "bits": scanned.bits,
         "endian": scanned.endian,
         "elf_type": scanned.elf_type,
-        "error": scanned.error,
     }
 
 
-def _file_tail(report: FileReport) -> dict[str, Any]:
+def _file_tail(report: FileReport | StreamedReport) -> dict[str, Any]:
+    """The keys after ``probes`` but ``groups`` (streamed: see :func:`iter_file`)."""
+    # The error comes after the sites: a streamed file knows it only at the end.
     scanned = report.scanned
     return {
-        "groups": [
-            {"provider": probe.provider, "name": probe.name, "sites": list(probe.indices)}
-            for probe in report.probes
-        ],
+        "error": scanned.error,
+        "groups": None,
         "function_source": scanned.function_source,
         "other_notes": [
             {"section": n.section, "type": n.type, "size": n.size, "offset": n.offset}
@@ -234,12 +235,17 @@ def _file_tail(report: FileReport) -> dict[str, Any]:
     }
 
 
+def _group(probe: ProbeReport) -> dict[str, Any]:
+    return {"provider": probe.provider, "name": probe.name, "sites": list(probe.indices)}
+
+
 def file_to_json(report: FileReport) -> dict[str, Any]:
     """One element of ``files``, whole (for callers that add keys, as ``--pid`` does)."""
     return {
         **_file_head(report),
         "probes": [site_report_to_json(site) for site in report.sites],
         **_file_tail(report),
+        "groups": [_group(probe) for probe in report.probes],
     }
 
 
@@ -251,15 +257,20 @@ def _inner(obj: dict[str, Any]) -> str:
     return _encode(obj)[1:-1]
 
 
-def iter_file(report: FileReport) -> Iterator[str]:
-    """Pieces of one ``files`` element, equal when joined to ``json.dumps(file_to_json())``."""
+def iter_file(report: FileReport | StreamedReport) -> Iterator[str]:
+    """Pieces of one ``files`` element, equal when parsed to ``file_to_json()``:
+    sites and groups are written one at a time."""
     yield "{" + _inner(_file_head(report)) + ', "probes": ['
     for number, site in enumerate(report.sites):
         yield (", " if number else "") + _encode(site_report_to_json(site))
-    yield "], " + _inner(_file_tail(report)) + "}"
+    error, rest = _inner(_file_tail(report)).split(', "groups": null', 1)
+    yield "], " + error + ', "groups": ['
+    for number, probe in enumerate(report.probes):
+        yield (", " if number else "") + _encode(_group(probe))
+    yield "]" + rest + "}"
 
 
-def iter_document(files: Iterable[FileReport]) -> Iterator[str]:
+def iter_document(files: Iterable[FileReport | StreamedReport]) -> Iterator[str]:
     """The whole document, in pieces, as the files arrive."""
     yield "{" + _inner({"usdtscan_version": __version__}) + ', "files": ['
     for number, report in enumerate(files):
