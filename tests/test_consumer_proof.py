@@ -127,32 +127,36 @@ def _bcc_lists_anyway(why: str) -> bool:
 
 
 def _x86_files() -> list[Path]:
-    corpus = [p for p in corpus_binaries() if "/amd64/" in str(p)]
-    return X86_FIXTURES + corpus
+    """x86-64 and i386 (bcc's x86 parser reads both): fixtures and corpus."""
+    corpus = [p for p in corpus_binaries() if "/amd64/" in str(p) or "/i386/" in str(p)]
+    i386 = [FIXTURE_BIN / "i386" / "probes-O0", FIXTURE_BIN / "i386" / "probes-O2"]
+    return X86_FIXTURES + i386 + corpus
 
 
 @pytest.mark.skipif(not tools.tplist_available(), reason="bcc's tplist is not installed")
 def test_bcc_tplist_agrees() -> None:
-    agree = total = 0
+    per_machine: dict[str, list[int]] = {}
     wrong: list[object] = []
     explained: list[str] = []
     for path in _x86_files():
         scanned = scan(path, debug_dirs=None)
-        assert scanned.machine == "x86_64" and scanned.bits is not None
+        machine, bits = scanned.machine, scanned.bits
+        assert machine in ("x86_64", "i386") and bits is not None
+        totals = per_machine.setdefault(machine, [0, 0])
         listed = tools.tplist_sites(path)
         order: dict[str, int] = defaultdict(int)
         for site in scanned.sites:
             index = order[site.probe_id]
             order[site.probe_id] += 1
-            decoded = list(decode(site.args, "x86_64", scanned.bits, symbols=scanned.symbols))
-            expected = _bcc_expected(decoded, "x86_64", scanned.bits, scanned.elf_type)
+            decoded = list(decode(site.args, machine, bits, symbols=scanned.symbols))
+            expected = _bcc_expected(decoded, machine, bits, scanned.elf_type)
             shown = listed[site.probe_id][index]
-            total += len(site.args)
-            agree += sum((n in expected) == (n in shown) for n in range(1, len(site.args) + 1))
+            totals[0] += len(site.args)
+            totals[1] += sum((n in expected) == (n in shown) for n in range(1, len(site.args) + 1))
             if expected == shown:
                 continue
             extra = shown - expected
-            whys = {n: versioned_verdicts(decoded[n - 1], "x86_64", 64)["bcc"].why for n in extra}
+            whys = {n: versioned_verdicts(decoded[n - 1], machine, bits)["bcc"].why for n in extra}
             if extra and all("need a %rip base" in (w or "") for w in whys.values()):
                 # bcc parses sym+disp(%reg,%reg) and lists it; its code generator
                 # then refuses it (only a %rip base takes a symbol): unreadable.
@@ -163,7 +167,10 @@ def test_bcc_tplist_agrees() -> None:
                 explained.append(f"{site.probe_id} {site.args_raw}")
             else:
                 wrong.append((path.name, site.probe_id, site.args_raw, expected, shown))
-    print(f"bcc tplist x86_64: {total} arguments, {agree} agree, explained: {explained}")
+    for name, (total, agree) in sorted(per_machine.items()):
+        print(f"bcc tplist {name}: {total} arguments, {agree} agree")
+    print(f"explained: {explained}")
+    assert set(per_machine) == {"x86_64", "i386"}
     assert wrong == []
     assert len(explained) == 2
 
