@@ -74,11 +74,13 @@ _LAZY: dict[str, str] = {
     "DeclaredProbe": ".provider",
     "ProviderFileError": ".provider",
     "read_provider_file": ".provider",
+    "demangle": ".demangle",
 }
 
 if TYPE_CHECKING:
     from .cpython import MarkerReport, MarkerSite
     from .cpython_check import CPythonCheck, MarkerFile, check_cpython
+    from .demangle import demangle
     from .diff import Change, DiffResult, diff
     from .lint import Finding, LintResult, lint
     from .provider import DeclaredProbe, ProviderFileError, read_provider_file
@@ -125,6 +127,7 @@ __all__ = [
     "__version__",
     "analyze",
     "check_cpython",
+    "demangle",
     "diff",
     "group_sites",
     "lint",

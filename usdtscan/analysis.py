@@ -125,12 +125,22 @@ class _FileAnalyzer:
     """What one file's reports share: its architecture, symbols, and the cache that
     makes the work once per distinct argument spelling instead of once per site."""
 
-    __slots__ = ("_cache", "_scanned", "bits", "elf_type", "endian", "machine", "path")
+    __slots__ = (
+        "_cache",
+        "_scanned",
+        "bits",
+        "demangle",
+        "elf_type",
+        "endian",
+        "machine",
+        "path",
+    )
 
     # A bound on the cache: a file of 400,000 distinct spellings must not keep them all.
     LIMIT = 2048
 
-    def __init__(self, scanned: ScannedFile) -> None:
+    def __init__(self, scanned: ScannedFile, demangle: bool = True) -> None:
+        self.demangle = demangle
         self.machine = scanned.machine
         self.bits = scanned.bits
         self.endian = scanned.endian or "little"
@@ -196,6 +206,14 @@ class _FileAnalyzer:
             return None
         return tuple(self._analyzed(a, site)[0] for a in site.args)
 
+    def demangled(self, symbol: str | None) -> str | None:
+        # The prefix test keeps the demangler unimported for C programs.
+        if not self.demangle or symbol is None or not symbol.startswith(("_Z", "_R")):
+            return None
+        from .demangle import demangle_function
+
+        return demangle_function(symbol)
+
     def check(self, site: Site) -> InstructionCheck | None:
         if not self.analyzable(site):
             return None
@@ -235,6 +253,18 @@ class SiteReport:
         """The decoded arguments; None for a site whose arguments are not
         assembler operands (DOF) or whose architecture is unknown."""
         return self._analyzer.arguments(self.site)
+
+    @property
+    def function_demangled(self) -> str | None:
+        """``site.function`` with its C++ or Rust symbol demangled, the offset kept
+        (``Klass::method(int)+0x1c``); None when the symbol is not mangled, does
+        not demangle, or demangling is off (``--no-demangle``)."""
+        return self._analyzer.demangled(self.site.function)
+
+    @property
+    def function_name_demangled(self) -> str | None:
+        """``function_demangled`` without the offset: the name as people read it."""
+        return self._analyzer.demangled(self.site.function_name)
 
     @property
     def check(self) -> InstructionCheck | None:
@@ -319,9 +349,10 @@ def event_names(sites: Iterable[Site]) -> Iterator[str]:
         yield site_event_name(site.name, number)
 
 
-def analyze_scanned(scanned: ScannedFile) -> FileReport:
-    """The reports of a scanned file (cheap: the work happens when a property is read)."""
-    analyzer = _FileAnalyzer(scanned)
+def analyze_scanned(scanned: ScannedFile, demangle: bool = True) -> FileReport:
+    """The reports of a scanned file (cheap: the work happens when a property is read).
+    ``demangle=False`` leaves C++ and Rust function names as stored."""
+    analyzer = _FileAnalyzer(scanned, demangle)
     sites = tuple(
         SiteReport(site, event, analyzer)
         for site, event in zip(scanned.sites, event_names(scanned.sites), strict=True)
@@ -369,13 +400,13 @@ class StreamedReport:
 
     slices: tuple[SliceReport, ...] = ()
 
-    def __init__(self, scanned: ScannedFile, sites: Iterable[Site]) -> None:
+    def __init__(self, scanned: ScannedFile, sites: Iterable[Site], demangle: bool = True) -> None:
         self.scanned = scanned
         self._sites = iter(sites)
         # Read up to the first site now: the scan sets the file's own fields
         # (format, machine...) before it, and a writer prints them first.
         self._first = next(self._sites, None)
-        self._analyzer = _FileAnalyzer(scanned)
+        self._analyzer = _FileAnalyzer(scanned, demangle)
         # "provider\0name" -> the index of its one site, or the list of its sites'
         # indices: the one thing kept per probe, as small as it can be.
         self._groups: dict[str, int | list[int]] = {}

@@ -71,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
         "glob alone (gc*) matching any provider; repeatable",
     )
     parser.add_argument(
+        "--function",
+        action="append",
+        metavar="GLOB",
+        help="only sites in functions matching GLOB, demangled or as the symbol: "
+        "'CompileBroker::*', 'jni_*', '_ZN13CompileBroker*'; repeatable",
+    )
+    parser.add_argument(
+        "--no-demangle",
+        action="store_true",
+        help="show C++ and Rust function symbols as they are stored, not demangled",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="per-probe and per-site detail"
     )
     parser.add_argument(
@@ -139,17 +151,31 @@ def _pid_argument(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a process ID or 'all'") from None
 
 
-def probe_filter(patterns: Sequence[str] | None) -> SiteFilter:
-    return SiteFilter(patterns or ())
+def probe_filter(
+    patterns: Sequence[str] | None, functions: Sequence[str] | None = None
+) -> SiteFilter:
+    return SiteFilter(patterns or (), functions or ())
 
 
 class SiteFilter:
-    """Glob selection of probes: with a colon against ``provider:name``, else the name."""
+    """Glob selection of probes: with a colon against ``provider:name``, else the name;
+    and of functions (``--function``), see :func:`usdtscan.demangle.function_matches`.
+    A site must match one probe pattern (if any) and one function pattern (if any)."""
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(self, patterns: Sequence[str], functions: Sequence[str] = ()) -> None:
         self.patterns = tuple(patterns)
+        self.functions = tuple(functions)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.patterns or self.functions)
 
     def __call__(self, site: Site) -> bool:
+        if self.functions:
+            from .demangle import function_matches
+
+            if not function_matches(site.function_name, self.functions):
+                return False
         if not self.patterns:
             return True
         for pattern in self.patterns:
@@ -182,7 +208,13 @@ def _running_interpreter_report() -> str:
     return report
 
 
-def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str) -> int:
+def _main_pid(
+    pid: int,
+    keep: SiteFilter,
+    debug_dirs: tuple[str, ...] | None,
+    form: str,
+    demangle: bool = True,
+) -> int:
     """``--pid``: exit 2 when the process cannot be read at all or a mapped file
     could not be read completely; a missing permission on its memory is a
     warning (addresses are still right, semaphore values unknown)."""
@@ -206,13 +238,15 @@ def _main_pid(pid: int, keep: SiteFilter, debug_dirs: tuple[str, ...] | None, fo
         entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
         entry.runtime = [entry.runtime[i] for i in kept]
     if form == "json":
-        write_stdout(process_render.render_json(result))
+        write_stdout(process_render.render_json(result, demangle))
     else:
         write_stdout(process_render.render_text(result))
     return status
 
 
-def _main_all_processes(keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str) -> int:
+def _main_all_processes(
+    keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str, demangle: bool = True
+) -> int:
     """``--pid all``: processes we may not read are counted, not errors: exit 0."""
     from .process import scan_all_processes
     from .render import process as process_render
@@ -226,7 +260,7 @@ def _main_all_processes(keep: SiteFilter, debug_dirs: tuple[str, ...] | None, fo
         process.scan.files = [entry for entry in process.scan.files if entry.scanned.sites]
     result.processes = [process for process in result.processes if process.scan.files]
     if form == "json":
-        write_stdout(process_render.render_system_json(result))
+        write_stdout(process_render.render_system_json(result, demangle))
     else:
         write_stdout(process_render.render_system_text(result))
     return EXIT_OK
@@ -264,6 +298,7 @@ def _stream_json(
     keep: SiteFilter,
     debug_dirs: tuple[str, ...] | None,
     arch: str | None,
+    demangle: bool = True,
 ) -> int:
     """``--json`` of named files, each ELF file's sites flowing from the reader through
     the analysis to stdout one at a time; other files go through the ordinary scan."""
@@ -280,11 +315,11 @@ def _stream_json(
             if target.error is None and _starts_as_elf(target.path):
                 scanned = ScannedFile(target.path)
                 sites = (s for s in iter_scan(scanned, debug_dirs) if keep(s))
-                yield StreamedReport(scanned, sites)
+                yield StreamedReport(scanned, sites, demangle)
                 found = [scanned]
             else:
                 found = [_kept(f, keep) for f in scan_targets([target], 1, debug_dirs, arch)]
-                yield from (f.analyze() for f in found)
+                yield from (f.analyze(demangle) for f in found)
             for scanned in found:
                 if scanned.error is not None:
                     print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
@@ -305,8 +340,8 @@ def _starts_as_elf(path: str) -> bool:
 
 
 def _kept(scanned: ScannedFile, keep: SiteFilter) -> ScannedFile:
-    """Only the sites that ``-p`` selects."""
-    if not keep.patterns:
+    """Only the sites that ``-p`` and ``--function`` select."""
+    if not keep.active:
         return scanned
     scanned = replace(scanned, sites=[site for site in scanned.sites if keep(site)])
     scanned.slices = [
@@ -335,12 +370,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     from .parallel import Progress, default_jobs, scan_targets
     from .walk import WalkStats, expand, summary
 
-    keep = probe_filter(options.probe)
+    keep = probe_filter(options.probe, options.function)
+    demangle = not options.no_demangle
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
     if options.pid == "all":
-        return _main_all_processes(keep, debug_dirs, options.format or "text")
+        return _main_all_processes(keep, debug_dirs, options.format or "text", demangle)
     if options.pid is not None:
-        return _main_pid(options.pid, keep, debug_dirs, options.format or "text")
+        return _main_pid(options.pid, keep, debug_dirs, options.format or "text", demangle)
     from . import debuginfod
 
     debuginfod.set_reporter(_warn)
@@ -359,7 +395,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         expand(paths, options.recursive, stats, options.archives, options.one_file_system)
     )
     if options.format == "json" and not options.recursive and not options.archives:
-        return max(status, _stream_json(targets, keep, debug_dirs, options.arch))
+        return max(status, _stream_json(targets, keep, debug_dirs, options.arch, demangle))
     if options.archives:
         from . import parallel
 
@@ -385,7 +421,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if output_format == "json":
         from .render import json as renderer
 
-        write_stream(renderer.iter_document(f.analyze() for f in scanned_files))
+        write_stream(renderer.iter_document(f.analyze(demangle) for f in scanned_files))
         return status
     if output_format == "readelf":
         from .render import readelf as readelf_renderer
@@ -396,7 +432,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         shown = [f for f in scanned_files if f.format is not None]
         text = text_renderer.render(
-            [f.analyze() for f in shown], verbose=options.verbose, disassemble=options.disassemble
+            [f.analyze(demangle) for f in shown],
+            verbose=options.verbose,
+            disassemble=options.disassemble,
         )
         if not options.paths and not options.build_id:
             text += _running_interpreter_report()

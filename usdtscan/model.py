@@ -240,12 +240,13 @@ class ScannedFile:
     def probes(self) -> list[Probe]:
         return group_sites(self.sites)
 
-    def analyze(self) -> FileReport:
+    def analyze(self, demangle: bool = True) -> FileReport:
         """The analysis of this file: decoded arguments, verdicts, site checks, uprobe
-        events (:mod:`usdtscan.analysis`; computed as they are read)."""
+        events, demangled function names (:mod:`usdtscan.analysis`; computed as
+        they are read)."""
         from .analysis import analyze_scanned
 
-        return analyze_scanned(self)
+        return analyze_scanned(self, demangle)
 
 
 def group_sites(sites: list[Site]) -> list[Probe]:

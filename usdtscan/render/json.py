@@ -44,7 +44,9 @@ def argument_to_json(argument: Argument) -> dict[str, Any]:
     }
 
 
-def site_to_json(site: Site) -> dict[str, Any]:
+def site_to_json(site: Site, function_demangled: str | None = None) -> dict[str, Any]:
+    """``function`` is the symbol as stored; ``function_demangled`` (from the
+    analysis: :attr:`SiteReport.function_demangled`) its C++/Rust reading."""
     note = site.note
     return {
         "provider": site.provider,
@@ -58,6 +60,7 @@ def site_to_json(site: Site) -> dict[str, Any]:
         "semaphore_address": site.semaphore_address,
         "semaphore_file_offset": site.semaphore_file_offset,
         "function": site.function,
+        "function_demangled": function_demangled,
         "args_raw": site.args_raw,
         "args": [argument_to_json(a) for a in site.args],
         "base_adjustment": site.base_adjustment,
@@ -108,7 +111,7 @@ def slice_to_json(report: SliceReport) -> dict[str, Any]:
         "bits": piece.bits,
         "endian": piece.endian,
         "filetype": piece.filetype,
-        "probes": [site_to_json(site.site) for site in report.sites],
+        "probes": [site_to_json(site.site, site.function_demangled) for site in report.sites],
         "warnings": list(piece.warnings),
     }
 
@@ -182,7 +185,7 @@ def argument_report_to_json(argument: ArgumentReport) -> dict[str, Any]:
 
 def site_report_to_json(report: SiteReport) -> dict[str, Any]:
     """A site of ``probes``: the scanned fields, then what the analysis adds."""
-    entry = site_to_json(report.site)
+    entry = site_to_json(report.site, report.function_demangled)
     arguments = report.arguments
     if arguments is None:
         entry["site_check"] = None

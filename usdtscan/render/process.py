@@ -26,8 +26,8 @@ def mapping_to_json(mapping: Mapping) -> dict[str, Any]:
     }
 
 
-def mapped_file_to_json(entry: MappedFile, pid: int) -> dict[str, Any]:
-    document = file_to_json(entry.scanned.analyze())
+def mapped_file_to_json(entry: MappedFile, pid: int, demangle: bool = True) -> dict[str, Any]:
+    document = file_to_json(entry.scanned.analyze(demangle))
     document["pid"] = pid
     document["opened_as"] = entry.opened_as
     document["load_bias"] = entry.load_bias
@@ -39,12 +39,12 @@ def mapped_file_to_json(entry: MappedFile, pid: int) -> dict[str, Any]:
     return document
 
 
-def render_json(result: ProcessScan) -> str:
+def render_json(result: ProcessScan, demangle: bool = True) -> str:
     document = {
         "usdtscan_version": __version__,
         "pid": result.pid,
         "warnings": list(result.warnings),
-        "files": [mapped_file_to_json(entry, result.pid) for entry in result.files],
+        "files": [mapped_file_to_json(entry, result.pid, demangle) for entry in result.files],
     }
     return json.dumps(document) + "\n"
 
@@ -152,12 +152,12 @@ def render_system_text(result: SystemScan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_system_json(result: SystemScan) -> str:
+def render_system_json(result: SystemScan, demangle: bool = True) -> str:
     processes = []
     for process in result.processes:
         files = []
         for entry in process.scan.files:
-            document = mapped_file_to_json(entry, process.pid)
+            document = mapped_file_to_json(entry, process.pid, demangle)
             document["host_path"] = process.host_path(entry.scanned.path)
             files.append(document)
         processes.append(

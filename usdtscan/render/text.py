@@ -23,6 +23,9 @@ from ..analysis import (
 from ..model import Argument, ScannedFile, Site
 
 _COLUMNS = ("PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS")
+#: The FUNCTION column's widest demangled name: a longer one has its middle
+#: elided (-v and JSON keep it whole; symbols shown as stored never are).
+FUNCTION_WIDTH = 64
 
 
 def hex_or_dash(value: int | None) -> str:
@@ -58,11 +61,28 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _site_row(site: Site, module: str) -> list[str]:
+def elide(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by replacing its middle with ``...``:
+    the head names the class and method, the tail the last parameters."""
+    if len(text) <= width:
+        return text
+    tail = (width - 3) // 3
+    return text[: width - 3 - tail] + "..." + text[len(text) - tail :]
+
+
+def _function_cell(report: SiteReport) -> str:
+    readable = report.function_name_demangled
+    if readable is not None:
+        return elide(readable, FUNCTION_WIDTH)
+    return report.site.function_name or "-"
+
+
+def _site_row(report: SiteReport, module: str) -> list[str]:
+    site = report.site
     return [
         site.provider,
         module,
-        site.function_name or "-",
+        _function_cell(report),
         f"{site.name} (is-enabled)" if site.kind == "dof-is-enabled" else site.name,
         hex_or_dash(site.address),
         hex_or_dash(site.file_offset),
@@ -80,8 +100,12 @@ def _argument_detail(number: int, argument: Argument) -> str:
     return f"      arg{number}: {argument.raw:<24} {shape}, operand {argument.operand}"
 
 
-def _site_detail(number: int, site: Site) -> list[str]:
+def _site_detail(number: int, report: SiteReport) -> list[str]:
+    site = report.site
     where = f"in {site.function}" if site.function else "in no known function"
+    readable = report.function_demangled
+    if readable is not None:
+        where = f"in {readable} (symbol {site.function})"
     address, offset = hex_or_dash(site.address), hex_or_dash(site.file_offset)
     lines = [f"    site {number}: {address}, file offset {offset}, {where}"]
     if site.note is not None:
@@ -143,7 +167,7 @@ def render_file(report: FileReport, verbose: bool = False, disassemble: bool = F
         rows = [list(_COLUMNS)]
         for probe in report.probes:
             rows.extend(
-                _site_row(site.site, f"{module}[{arch_of[id(site.site)]}]" if arch_of else module)
+                _site_row(site, f"{module}[{arch_of[id(site.site)]}]" if arch_of else module)
                 for site in probe.sites
             )
         lines.extend("  " + line for line in _table(rows))
@@ -154,7 +178,7 @@ def render_file(report: FileReport, verbose: bool = False, disassemble: bool = F
             lines.append("")
             lines.append(f"  {probe.probe_id} ({sites}, args: {first.args_raw or '-'})")
             for number, site in enumerate(probe.sites, 1):
-                lines.extend(_site_detail(number, site.site))
+                lines.extend(_site_detail(number, site))
                 lines.extend(_decoded_detail(site, disassemble))
     return "\n".join(lines) + "\n"
 
