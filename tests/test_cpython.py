@@ -533,3 +533,84 @@ def test_docs_page_exists() -> None:
     page = (REPO / "docs" / "cpython.rst").read_text()
     assert "usdtscan check --cpython" in page
     assert "--with-dtrace" in page
+
+
+# -- issue 14: what a user meets first -----------------------------------------------
+
+
+@pytest.mark.corpus
+def test_objcopy_dropped_notes_say_built_without_dtrace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy not installed")
+    broken = tmp_path / "libpython3.11.so.1.0"
+    subprocess.run(
+        ["objcopy", "--remove-section=.note.stapsdt", str(corpus_file(LIB311_AMD64)), str(broken)],
+        check=True,
+    )
+    status, out, _ = _run(["check", "--cpython", str(broken)], capsys)
+    assert status == 1
+    assert "  note: no .note.stapsdt notes at all: built without --with-dtrace?\n" in out
+    assert out.rstrip().endswith("(no .note.stapsdt notes at all: built without --with-dtrace?)")
+    # No caveat under a missing marker (audit's would be the one printed).
+    assert "caveat:" not in out
+    for kind in ("tapset", "stap-calltree", "stap-top", "dtrace-calltree", "bpftrace"):
+        status, out, err = _run(["script", kind, str(broken)], capsys)
+        assert (status, out) == (1, ""), kind
+        assert err == (
+            f"usdtscan: {broken}: no probes here (built without --with-dtrace?): "
+            f"a '{kind}' script needs at least one\n"
+        )
+    status, out, err = _run(["script", "uprobe-events", "/bin/true"], capsys)
+    assert (status, out) == (1, "")
+    assert err.endswith(": no probes here: a 'uprobe-events' script needs at least one\n")
+
+
+@pytest.mark.corpus
+def test_libpython_not_found_is_said_once_and_json_keeps_the_version(
+    shared_build: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (shared_build.parent.parent / "lib").rename(shared_build.parent.parent / "elsewhere")
+    # An empty sysroot: this machine's own libpython3.11 must not be found instead.
+    empty = shared_build.parent.parent / "empty-root"
+    empty.mkdir()
+    root = ["--sysroot", str(empty)]
+    status, out, err = _run(["check", "--cpython", *root, str(shared_build)], capsys)
+    assert status == 2
+    assert out == ""  # the exit-2 message only on stderr, once
+    assert err.count("\n") == 1
+    assert err.startswith(f"usdtscan: {shared_build}: needs libpython3.11.so.1.0, which the")
+    status, out, err = _run(["check", "--cpython", "--json", *root, str(shared_build)], capsys)
+    assert status == 2
+    found = json.loads(out)["files"][0]["cpython"]
+    assert found["marker_file"] == "libpython3.11.so.1.0"
+    assert found["version"] == "3.11"
+    assert found["version_source"] == "DT_NEEDED libpython3.11.so.1.0"
+    assert found["library"]["path"] is None
+    # The listing says how to fix it.
+    assert main([*root, str(shared_build)]) == 0
+    out = capsys.readouterr().out
+    assert "no probes here, and the loader would not find libpython3.11.so.1.0, " in out
+
+
+@pytest.mark.corpus
+def test_listing_a_shared_build_lists_libpython(
+    shared_build: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = shared_build.parent.parent / "lib" / "libpython3.11.so.1.0"
+    assert main([str(shared_build)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  note: no probes here; 8 in libpython3.11.so.1.0 (DT_NEEDED, found by DT_RUNPATH), "
+        "listed below\n"
+    ) in out
+    assert f"\n{library}: x86_64, ELF64 little-endian DYN, 8 probes" in out
+    loaded = f"  loaded as libpython3.11.so.1.0: DT_NEEDED of {shared_build}, found by DT_RUNPATH"
+    assert loaded in out
+    assert "python    libpython3.11.so.1.0" in out
+
+
+def test_free_threaded_names_are_recognised(tmp_path: Path) -> None:
+    assert cpython.version_from_file_name("libpython3.13t.so.1.0") == ((3, 13), "t")
+    assert cpython.version_from_file_name("python3.13t") == ((3, 13), "t")

@@ -138,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the JSON Schema of the --json document (docs/json.rst) and exit",
     )
+    parser.add_argument(
+        "--deps",
+        action="store_true",
+        help="also list every library the file loads (its DT_NEEDED closure, resolved as "
+        "ld.so would), each once; exit 2 if one would not be found",
+    )
+    parser.add_argument(
+        "--sysroot",
+        default="/",
+        metavar="DIR",
+        help="resolve needed libraries inside DIR, as on the system whose root DIR is",
+    )
     parser.add_argument("--version", action="version", version=f"usdtscan {__version__}")
     return parser
 
@@ -202,10 +214,7 @@ def _running_interpreter_report() -> str:
     if result.error is not None:
         return f"\nCPython markers: {result.error}\n"
     heading = "CPython markers of this interpreter (the CI form: usdtscan check --cpython):"
-    report = f"\n{heading}\n{render_check(result)}"
-    if result.interpreter is not None and not result.interpreter.sites():
-        report += "  (no stapsdt notes at all: this build was configured without --with-dtrace)\n"
-    return report
+    return f"\n{heading}\n{render_check(result)}"
 
 
 def _main_pid(
@@ -299,9 +308,12 @@ def _stream_json(
     debug_dirs: tuple[str, ...] | None,
     arch: str | None,
     demangle: bool = True,
+    sysroot: str = "/",
 ) -> int:
     """``--json`` of named files, each ELF file's sites flowing from the reader through
-    the analysis to stdout one at a time; other files go through the ordinary scan."""
+    the analysis to stdout one at a time; other files go through the ordinary scan.
+    An ELF file without probes gets its libraries' note, and a CPython executable's
+    libpython follows it (usdtscan.deps), as in the text listing."""
     from .analysis import StreamedReport
     from .parallel import scan_targets
     from .render import json as renderer
@@ -314,8 +326,10 @@ def _stream_json(
         for target in targets:
             if target.error is None and _starts_as_elf(target.path):
                 scanned = ScannedFile(target.path)
-                sites = (s for s in iter_scan(scanned, debug_dirs) if keep(s))
-                yield StreamedReport(scanned, sites, demangle)
+                libraries: list[ScannedFile] = []
+                raw = _followed(iter_scan(scanned, debug_dirs), scanned, libraries, sysroot)
+                yield StreamedReport(scanned, (s for s in raw if keep(s)), demangle)
+                yield from (_kept(f, keep).analyze(demangle) for f in libraries)
                 found = [scanned]
             else:
                 found = [_kept(f, keep) for f in scan_targets([target], 1, debug_dirs, arch)]
@@ -327,6 +341,23 @@ def _stream_json(
 
     write_stream(renderer.iter_document(reports()))
     return status
+
+
+def _followed(
+    sites: Iterator[Site], scanned: ScannedFile, libraries: list[ScannedFile], sysroot: str
+) -> Iterator[Site]:
+    """The sites; once they are all read, for a file with none, the note on where
+    its libraries' probes are (set before the file's tail is written) and, in
+    ``libraries``, the libpython to list after it."""
+    count = 0
+    for site in sites:
+        count += 1
+        yield site
+    if count == 0 and scanned.error is None:
+        from .deps import follow
+
+        shown, _ = follow([scanned], all_dependencies=False, sysroot=sysroot)
+        libraries += shown[1:]
 
 
 def _starts_as_elf(path: str) -> bool:
@@ -394,8 +425,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
     targets = list(
         expand(paths, options.recursive, stats, options.archives, options.one_file_system)
     )
-    if options.format == "json" and not options.recursive and not options.archives:
-        return max(status, _stream_json(targets, keep, debug_dirs, options.arch, demangle))
+    streamable = not (options.recursive or options.archives or options.deps)
+    if options.format == "json" and streamable:
+        return max(
+            status,
+            _stream_json(targets, keep, debug_dirs, options.arch, demangle, options.sysroot),
+        )
     if options.archives:
         from . import parallel
 
@@ -411,11 +446,22 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 progress.clear()
             print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE
-        scanned_files.append(_kept(scanned, keep))
+        scanned_files.append(scanned)  # -p is applied after the libraries are followed
     if progress is not None:
         progress.clear()
     if options.recursive:
         print(summary(stats, scanned_files), file=sys.stderr)
+    elif options.deps or not all(f.sites for f in scanned_files):
+        from .deps import follow
+
+        scanned_files, missing = follow(
+            scanned_files, all_dependencies=options.deps, sysroot=options.sysroot
+        )
+        for line in missing:
+            print(f"usdtscan: {line}", file=sys.stderr)
+            status = EXIT_TROUBLE
+    if keep.patterns:
+        scanned_files = [_kept(scanned, keep) for scanned in scanned_files]
 
     output_format = options.format or "text"
     if output_format == "json":

@@ -25,10 +25,11 @@ from typing import Any
 
 from . import cpython, cpython_check
 from .cpython import Interpreter, MarkerReport
-from .cpython_check import CPythonCheck
+from .cpython_check import NO_DTRACE, CPythonCheck
+from .model import Site
 from .output import write_stdout
 from .render.text import hex_or_dash, plural
-from .scan import scan_or_error
+from .scan import scan_each_or_error
 
 EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 
@@ -147,11 +148,13 @@ def check_path(
 ) -> CPythonCheck:
     result = CPythonCheck(path)
     if not check_cpython:
-        scanned = scan_or_error(path)
-        if scanned.error is not None and not scanned.sites:
-            result.error = scanned.error
-            return result
-        result.reports = cpython.require([(path, s) for s in scanned.sites], required)
+        sites: list[tuple[str, Site]] = []
+        for scanned in scan_each_or_error(path):  # each member of an archive
+            if scanned.error is not None and not scanned.sites:
+                result.error = scanned.error
+                return result
+            sites += [(scanned.path, s) for s in scanned.sites]
+        result.reports = cpython.require(sites, required)
         return result
     return cpython_check.check_cpython(path, python_version, require=required, sysroot=sysroot)
 
@@ -221,7 +224,7 @@ def run_check(argv: Sequence[str]) -> int:
     if options.json:
         text = json.dumps(check_json(results), indent=2) + "\n"
     else:
-        text = "\n".join(render_check(result) for result in results)
+        text = "\n".join(filter(None, (render_check(result) for result in results)))
     write_stdout(text)
     return max(result.status for result in results)
 
@@ -232,12 +235,16 @@ def describe_interpreter(interpreter: Interpreter) -> list[str]:
     shown = "?" if version is None else f"{version[0]}.{version[1]}"
     if detection.full_version and interpreter.version_source != "--python-version":
         shown = detection.full_version
+    if detection.free_threaded:
+        shown += " free-threaded (the t ABI of --disable-gil)"
     kind = "debug build" if detection.debug_build else "build"
     where = {
         "static": f"static {kind}: markers in the executable",
         "library": f"libpython{' (debug build)' if detection.debug_build else ''}: "
         "markers in this library",
         "shared": f"shared {kind}: markers in {interpreter.marker_file}",
+        "archive": f"static library (ar archive{', debug build' if detection.debug_build else ''})"
+        f": markers in {plural(len(interpreter.parts), 'member')}",
     }[interpreter.build]
     part = interpreter.parts[0].scanned
     arch = f"{part.machine} ELF{part.bits} {part.endian}-endian"
@@ -267,8 +274,7 @@ def render_check(result: CPythonCheck) -> str:
     if interpreter is not None and result.error is None:
         lines += describe_interpreter(interpreter)
     elif result.error is not None:
-        lines.append(f"{result.path}: cannot check: {result.error}")
-        return "\n".join(lines) + "\n"
+        return ""  # said once, on stderr, by the caller
     else:
         lines.append(f"{result.path}:")
     lines += [f"  note: {note}" for note in result.notes]
@@ -284,7 +290,7 @@ def render_check(result: CPythonCheck) -> str:
             head += f"  not in {_version_text(interpreter)}" + (f": {why}" if why else "")
         lines.append(head.rstrip())
         lines += [_site_line(check, show_file) for check in report.sites]
-        if report.sites or report.expected:
+        if report.sites:  # a missing marker's caveats would only distract from its absence
             lines += [f"      caveat: {caveat}" for caveat in report.caveats]
         if report.state == cpython.UNEXPECTED:
             lines.append("      present though not expected: is the version right?")
@@ -316,7 +322,8 @@ def verdict(result: CPythonCheck) -> str:
         parts.append("missing " + ", ".join(missing))
     if wrong:
         parts.append("wrong arguments in " + ", ".join(wrong))
-    return "FAIL: " + "; ".join(parts)
+    cause = f" ({NO_DTRACE})" if NO_DTRACE in result.notes else ""
+    return "FAIL: " + "; ".join(parts) + cause
 
 
 def check_json(results: Sequence[CPythonCheck]) -> dict[str, Any]:
@@ -339,6 +346,7 @@ def _result_json(result: CPythonCheck) -> dict[str, Any]:
             "version_source": interpreter.version_source,
             "build": interpreter.build,
             "debug_build": detection.debug_build,
+            "free_threaded": detection.free_threaded,
             "marker_file": interpreter.marker_file,
             "files": [{"path": part.path, "role": part.role} for part in interpreter.parts],
             "library": None

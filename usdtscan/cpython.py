@@ -27,6 +27,7 @@ from . import ldso
 from .elf import ElfFile, SectionType
 from .errors import UsdtscanError
 from .fileio import opened
+from .magic import is_archive
 from .model import ScannedFile, Site
 from .scan import scan_or_error
 
@@ -210,6 +211,7 @@ class Detection:
     full_version: str | None = None
     version_source: str | None = None
     debug_build: bool = False
+    free_threaded: bool = False  # the "t" ABI of --disable-gil builds (libpython3.13t.so)
     needed_libpython: str | None = None
     dynamic: ldso.Target | None = None
     rpath: str | None = None
@@ -285,10 +287,16 @@ def _detect_elf(elf: ElfFile, detection: Detection) -> None:
                 break
 
     by_name = version_from_file_name(path)
+    name_source = "file name"
     if by_name is None and detection.needed_libpython:
         by_name = version_from_file_name(detection.needed_libpython)
+        name_source = f"DT_NEEDED {detection.needed_libpython}"
     if by_name is not None and "d" in by_name[1]:
         detection.debug_build = True
+    for named in (path, detection.needed_libpython or ""):
+        flags = version_from_file_name(named)
+        if flags is not None and "t" in flags[1]:
+            detection.free_threaded = True
     strings = version_strings(elf)
     by_symbols = None
     for name, version in API_INTRODUCED:
@@ -309,7 +317,7 @@ def _detect_elf(elf: ElfFile, detection: Detection) -> None:
         detection.evidence.append(f'PY_VERSION "{chosen}"')
     elif by_name is not None:
         detection.version = by_name[0]
-        detection.version_source = "file name"
+        detection.version_source = name_source
     elif by_symbols is not None and detection.is_cpython:
         detection.version = by_symbols
         detection.version_source = "newest public API symbol (no read-only data)"
@@ -353,12 +361,16 @@ class Interpreter:
     version_source: str | None = None
     library: ldso.Resolution | None = None
     error: str | None = None
+    archive: bool = False
 
     @property
     def build(self) -> str:
-        """``shared`` (markers in a libpython it loads), ``library``, or ``static``."""
+        """``shared`` (markers in a libpython it loads), ``archive`` (a static
+        ``libpython3.X.a``, markers in its members), ``library``, or ``static``."""
         if self.library is not None:
             return "shared"
+        if self.archive:
+            return "archive"
         if os.path.basename(self.path).startswith("libpython"):
             return "library"
         return "static"
@@ -366,8 +378,9 @@ class Interpreter:
     @property
     def marker_file(self) -> str:
         """The file a tracer attaches to: the libpython of a shared build, else the file."""
-        if self.library is not None and self.library.path is not None:
-            return self.library.path
+        if self.library is not None:
+            # Unresolved: the DT_NEEDED name is still the file the markers are in.
+            return self.library.path or self.library.name
         return self.path
 
     def sites(self) -> list[tuple[str, Site]]:
@@ -386,6 +399,11 @@ def open_interpreter(
     Never raises for a bad input: ``Interpreter.error`` says what could not
     be read, and the caller turns that into exit status 2.
     """
+    if _is_archive_file(path):
+        interpreter = _open_archive(path)
+        if python_version is not None:
+            interpreter.version, interpreter.version_source = python_version, "--python-version"
+        return interpreter
     try:
         detection = detect(path)
     except UsdtscanError as exc:
@@ -409,6 +427,7 @@ def open_interpreter(
                 f"needs {resolution.name}, which the loader would not find "
                 f"(tried {len(resolution.tried)} places; set LD_LIBRARY_PATH or --sysroot)"
             )
+            _set_version(interpreter, python_version)
             return interpreter
         library = scan_or_error(resolution.path)
         if library.error is not None:
@@ -426,11 +445,80 @@ def open_interpreter(
             detection.version_source = f"{library_detection.version_source} of {resolution.path}"
             detection.evidence += [f"{resolution.path}: {e}" for e in library_detection.evidence]
         detection.debug_build = detection.debug_build or library_detection.debug_build
+        detection.free_threaded = detection.free_threaded or library_detection.free_threaded
+    _set_version(interpreter, python_version)
+    return interpreter
+
+
+def _set_version(interpreter: Interpreter, python_version: Version | None) -> None:
     if python_version is not None:
         interpreter.version, interpreter.version_source = python_version, "--python-version"
     else:
-        interpreter.version = detection.version
-        interpreter.version_source = detection.version_source
+        interpreter.version = interpreter.detection.version
+        interpreter.version_source = interpreter.detection.version_source
+
+
+def _is_archive_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return is_archive(file.read(8))
+    except OSError:
+        return False
+
+
+def _open_archive(path: str) -> Interpreter:
+    """A static ``libpython3.X.a``: every member is scanned and read for the
+    CPython evidence, which is then merged, so that the archive gets the
+    verdict of the library linked from the same objects."""
+    from .archive import object_members, read_archive
+    from .scan import scan_data
+
+    merged = Detection(path)
+    interpreter = Interpreter(path, merged, archive=True)
+    chosen: Detection | None = None
+    try:
+        with opened(path) as data:
+            archive = read_archive(path, data)
+            for member, content, problem in object_members(archive, data):
+                name = archive.member_path(member)
+                if content is None:
+                    interpreter.error = problem
+                    return interpreter
+                scanned = scan_data(name, content, None)
+                if scanned.error is not None:
+                    interpreter.error = f"{name}: {scanned.error}"
+                    return interpreter
+                if scanned.sites or not interpreter.parts:
+                    interpreter.parts.append(Part(name, "member", scanned))
+                found = Detection(path)
+                elf = ElfFile(name, content)
+                try:
+                    _detect_elf(elf, found)
+                finally:
+                    elf.release()
+                merged.is_cpython = merged.is_cpython or found.is_cpython
+                merged.debug_build = merged.debug_build or found.debug_build
+                merged.free_threaded = merged.free_threaded or found.free_threaded
+                merged.evidence += [f"{member.name}: {e}" for e in found.evidence]
+                # The member with PY_VERSION in its read-only data is the best witness.
+                better = found.full_version is not None and (
+                    chosen is None or not chosen.full_version
+                )
+                if better or (chosen is None and found.version is not None):
+                    chosen = found
+    except UsdtscanError as exc:
+        interpreter.error = exc.reason
+        return interpreter
+    if not interpreter.parts:
+        interpreter.error = "an ar archive with no ELF member"
+        return interpreter
+    if interpreter.parts[0].scanned.sites == [] and len(interpreter.parts) > 1:
+        del interpreter.parts[0]
+    if chosen is not None:
+        merged.version, merged.full_version = chosen.version, chosen.full_version
+        merged.version_source = chosen.version_source
+        merged.warnings = [w for w in chosen.warnings if "no CPython symbol" not in w]
+    interpreter.version, interpreter.version_source = merged.version, merged.version_source
     return interpreter
 
 

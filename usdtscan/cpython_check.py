@@ -22,6 +22,10 @@ from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
 
 __all__ = ["CPythonCheck", "MarkerFile", "check_cpython"]
 
+# The note for a file without any stapsdt note: the likely cause, not only
+# the list of missing markers.
+NO_DTRACE = "no .note.stapsdt notes at all: built without --with-dtrace?"
+
 
 @dataclass(frozen=True, slots=True)
 class MarkerFile:
@@ -173,6 +177,8 @@ def check_cpython(
         )
     pointer_size = (interpreter.parts[0].scanned.bits or 64) // 8
     sites = interpreter.sites()
+    if not sites and not any(part.scanned.other_notes for part in interpreter.parts):
+        result.notes.append(NO_DTRACE)
     result.reports = cpython.evaluate(sites, interpreter.version, pointer_size)
     result.reports += cpython.require(sites, require)
     return result

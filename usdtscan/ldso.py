@@ -6,9 +6,11 @@ not whichever libpython happens to be first on some path.  glibc's order
 (``elf/dl-load.c``) is:
 
 1. a name with a slash is used as it is;
-2. DT_RPATH of the object, but only when it has no DT_RUNPATH (the
-   executable's DT_RPATH also applies to its libraries; we only resolve
-   the executable's own DT_NEEDED, so that is the same thing here);
+2. only when the object has no DT_RUNPATH: its DT_RPATH, then the
+   DT_RPATH of the object that loaded it, and so on up to the executable
+   (an object with a DT_RUNPATH has its DT_RPATH ignored, so it adds
+   nothing to the chain); ``$ORIGIN`` in an inherited entry is the
+   directory of the object that carries it;
 3. ``LD_LIBRARY_PATH``;
 4. DT_RUNPATH;
 5. ``/etc/ld.so.cache``;
@@ -26,7 +28,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 CACHE_FILE = "/etc/ld.so.cache"
@@ -61,6 +63,19 @@ class Target:
     bits: int
     endian: str
     float_abi: str | None = None  # "hard"/"soft" for 32-bit ARM, where the directory differs
+
+
+@dataclass(frozen=True, slots=True)
+class Ancestor:
+    """An object up the loading chain whose DT_RPATH a library inherits."""
+
+    path: str
+    rpath: str | None
+    runpath: str | None
+
+    @property
+    def origin(self) -> str:
+        return os.path.dirname(os.path.realpath(self.path))
 
 
 @dataclass(slots=True)
@@ -246,11 +261,21 @@ class Loader:
         return self._cache
 
     def resolve(
-        self, name: str, origin: str, rpath: str | None = None, runpath: str | None = None
+        self,
+        name: str,
+        origin: str,
+        rpath: str | None = None,
+        runpath: str | None = None,
+        inherited: Sequence[Ancestor] = (),
     ) -> Resolution:
-        """Where ``name``, needed by an object in directory ``origin``, would be loaded from."""
+        """Where ``name``, needed by an object in directory ``origin``, would be loaded from.
+
+        ``inherited`` is the chain of objects that loaded the needing one,
+        nearest first, ending with the executable: their DT_RPATHs are
+        searched after the object's own, as glibc does.
+        """
         result = Resolution(name)
-        for how, candidate in self._candidates(name, origin, rpath, runpath):
+        for how, candidate in self._candidates(name, origin, rpath, runpath, inherited):
             result.tried.append(candidate)
             if self._loadable(candidate):
                 result.path, result.how = os.path.normpath(candidate), how
@@ -258,7 +283,12 @@ class Loader:
         return result
 
     def _candidates(
-        self, name: str, origin: str, rpath: str | None, runpath: str | None
+        self,
+        name: str,
+        origin: str,
+        rpath: str | None,
+        runpath: str | None,
+        inherited: Sequence[Ancestor],
     ) -> Iterator[tuple[str, str]]:
         if "/" in name:
             yield "path", self._rooted(expand_tokens(name, origin, self.target))
@@ -266,6 +296,12 @@ class Loader:
         if runpath is None:
             for directory in split_path_list(rpath):
                 yield "DT_RPATH", self._in(directory, name, origin)
+            for ancestor in inherited:
+                if ancestor.runpath is not None:
+                    continue  # glibc drops the DT_RPATH of an object with a DT_RUNPATH
+                how = f"DT_RPATH of {os.path.basename(ancestor.path)} (inherited)"
+                for directory in split_path_list(ancestor.rpath):
+                    yield how, self._in(directory, name, ancestor.origin)
         for directory in split_path_list(self.environ.get("LD_LIBRARY_PATH")):
             yield "LD_LIBRARY_PATH", self._in(directory, name, origin)
         for directory in split_path_list(runpath):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 
 ELF_MAGIC = b"\x7fELF"
+# ar archives (static libraries), regular and thin.
+AR_MAGICS = (b"!<arch>\n", b"!<thin>\n")
 
 MH_MAGIC, MH_CIGAM = 0xFEEDFACE, 0xCEFAEDFE
 MH_MAGIC_64, MH_CIGAM_64 = 0xFEEDFACF, 0xCFFAEDFE
@@ -31,3 +33,8 @@ def is_macho(head: bytes) -> bool:
         count: int = struct.unpack_from(">I", head, 4)[0]
         return 0 < count <= MAX_FAT_ARCHS
     return False
+
+
+def is_archive(head: bytes) -> bool:
+    """Whether ``head`` (the first 8 bytes) starts an ``ar`` archive, regular or thin."""
+    return head[:8] in AR_MAGICS

@@ -213,6 +213,15 @@ class ArchiveMember:
     image_path: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedAs:
+    """How a listed library was reached from a file the user named (it needs it)."""
+
+    name: str  # the DT_NEEDED entry
+    needed_by: str  # the object whose DT_NEEDED names it
+    found_by: str  # the loader's search step: DT_RUNPATH, ld.so.cache, ...
+
+
 @dataclass(slots=True)
 class ScannedFile:
     """Everything found in one input file.
@@ -235,6 +244,9 @@ class ScannedFile:
     slices: list[Slice] = field(default_factory=list)
     symbols: SymbolLookup | None = None
     member_of: ArchiveMember | None = None
+    # Said about the file in the listing (where the probes of its libraries are).
+    notes: list[str] = field(default_factory=list)
+    loaded_as: LoadedAs | None = None
 
     @property
     def probes(self) -> list[Probe]:

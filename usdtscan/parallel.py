@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from .model import ScannedFile
-from .scan import scan_if_object, scan_or_error
+from .scan import scan_each_or_error, scan_if_object
 from .walk import Target
 
 # Below this many files a pool's start-up outweighs the work.
@@ -58,9 +58,14 @@ def _scan_target(target: Target) -> ScannedFile | list[ScannedFile] | None:
             if not looks_like_archive(target.path):
                 return None
             return _scan_archive(target.path, debug_dirs, arch, None)
+        if isinstance(found, list):  # a static library: one result per member
+            return found
         scanned = found
     else:
-        scanned = scan_or_error(target.path, debug_dirs, arch)
+        results = scan_each_or_error(target.path, debug_dirs, arch)
+        if len(results) != 1 or results[0].member_of is not None:
+            return results  # the members of an ar archive
+        scanned = results[0]
     if scanned.error is not None and not scanned.sites and scanned.format is None:
         from .packages import is_oci_layout, looks_like_archive
 
@@ -103,8 +108,9 @@ def scan_targets(
     arch: str | None,
     tick: Callable[[], None] | None = None,
 ) -> Iterator[ScannedFile]:
-    """One :class:`ScannedFile` per target that is an object file (or an error),
-    in target order; ``tick`` is called once per target, skipped ones included."""
+    """One :class:`ScannedFile` per object file of each target (each member of
+    an archive), or per error, in target order; ``tick`` is called once per
+    target, skipped ones included."""
     for result in _results(targets, jobs, debug_dirs, arch):
         if tick is not None:
             tick()

@@ -11,7 +11,7 @@ error line, not a SIGBUS.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from . import debuginfo
 from .elf import ElfFile, FunctionIndex, SymbolIndex
@@ -25,7 +25,7 @@ from .fileio import (
     describe_os_error,
     opened,
 )
-from .magic import ELF_MAGIC, is_macho
+from .magic import ELF_MAGIC, is_archive, is_macho
 from .model import ScannedFile, Site
 from .stapsdt import iter_sites, scan_elf
 
@@ -90,9 +90,16 @@ class FileSymbols:
     answers None, as an unknown symbol would.
     """
 
-    def __init__(self, path: str, debug_path: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        debug_path: str | None = None,
+        reread: Callable[[], bytes] | None = None,
+    ) -> None:
         self.path = path
         self.debug_path = debug_path
+        # A member of an archive has no path of its own: ``reread`` gives its bytes.
+        self.reread = reread
         self._index: SymbolIndex | None = None
         self._loaded = False
 
@@ -101,6 +108,12 @@ class FileSymbols:
         symbols, such as glibc's ``mp_``), else the file's own."""
         if not self._loaded:
             self._loaded = True
+            if self.reread is not None:
+                try:
+                    self._index = ElfFile(self.path, self.reread()).symbol_index()
+                except (UsdtscanError, OSError):
+                    self._index = None
+                return self._index
             for candidate in (self.debug_path, self.path):
                 if candidate is None:
                     continue
@@ -153,6 +166,8 @@ def scan_data(
         scan_macho(path, source, scanned, arch)
         return scanned
     if head[:4] != ELF_MAGIC:
+        if is_archive(head):
+            raise NotObjectFileError(path, "an ar archive: scan_each() reads its members")
         raise NotObjectFileError(path, "not an ELF file")
     elf = ElfFile(path, source)
     dirs = debug_dirs
@@ -257,9 +272,10 @@ def scan_if_object(
     path: str,
     debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
     arch: str | None = None,
-) -> ScannedFile | None:
+) -> ScannedFile | list[ScannedFile] | None:
     """For a file a tree walk found: None unless it starts like an object file,
-    else what :func:`scan_or_error` gives.
+    else what :func:`scan_or_error` gives (for an ``ar`` archive, what
+    :func:`scan_each` gives).
 
     One ``open`` and one 64-byte read decide, without an ``fstat`` (the
     directory listing said it is a regular file), and the same open file
@@ -273,6 +289,10 @@ def scan_if_object(
     try:
         reader = FileReader(path, fd)
         head = reader.head(8)
+        if is_archive(head):
+            from .archive import scan_archive
+
+            return scan_archive(path, reader, debug_dirs, arch)
         if head[:4] != ELF_MAGIC and not is_macho(head):
             return None
         return _scan_open(reader, debug_dirs, arch, walked=True)
@@ -280,6 +300,38 @@ def scan_if_object(
         return ScannedFile(path, error=exc.reason)
     finally:
         os.close(fd)
+
+
+def scan_each(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> list[ScannedFile]:
+    """One :class:`ScannedFile` per object file in ``path``: the file itself, or
+    each object member of an ``ar`` archive, named ``lib.a(member.o)``.
+
+    A container format that holds several objects plugs in here, by magic.
+    Raises as :func:`scan` does; a damaged member is that member's ``error``.
+    """
+    path = os.fspath(path)
+    with opened(path) as reader:
+        if is_archive(reader.head(8)):
+            from .archive import scan_archive
+
+            return scan_archive(path, reader, debug_dirs, arch)
+        return [_scan_open(reader, debug_dirs, arch)]
+
+
+def scan_each_or_error(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> list[ScannedFile]:
+    """Like :func:`scan_each`, but a failure becomes one ``ScannedFile.error``: for the CLI."""
+    try:
+        return scan_each(path, debug_dirs, arch)
+    except UsdtscanError as exc:
+        return [ScannedFile(os.fspath(path), error=exc.reason)]
 
 
 def scan_or_error(
@@ -301,9 +353,12 @@ def probes(
     """Every probe site of ``path``, in note order.
 
     Strict: any damage raises, where :func:`scan` would return a partial
-    result.  Group the sites by probe with :func:`usdtscan.group_sites`.
+    result.  For an ``ar`` archive, the sites of every member in order.
+    Group the sites by probe with :func:`usdtscan.group_sites`.
     """
-    scanned = scan(path, debug_dirs)
-    if scanned.error is not None:
-        raise MalformedFileError(scanned.path, scanned.error)
-    return scanned.sites
+    sites: list[Site] = []
+    for scanned in scan_each(path, debug_dirs):
+        if scanned.error is not None:
+            raise MalformedFileError(scanned.path, scanned.error)
+        sites += scanned.sites
+    return sites

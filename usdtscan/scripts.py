@@ -86,6 +86,8 @@ def generate(
 ) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown script kind {kind!r}")
+    if not target.sites:
+        raise ScriptUnavailableError(target.marker_file, _no_probes(kind, target))
     if kind in CPYTHON_ONLY:
         _need_function_markers(kind, target)
     if kind == "tapset":
@@ -101,6 +103,12 @@ def generate(
     if kind == "bpftrace":
         return _bpftrace(target)
     return _uprobe_events(target)
+
+
+def _no_probes(kind: str, target: ScriptTarget) -> str:
+    """Why there is no script: an empty one would be rejected by the tool anyway."""
+    cause = " (built without --with-dtrace?)" if target.version is not None else ""
+    return f"no probes here{cause}: a '{kind}' script needs at least one"
 
 
 def _need_function_markers(kind: str, target: ScriptTarget) -> None:
@@ -323,16 +331,7 @@ def _bpftrace_format(argument: Argument) -> str:
 
 def _bpftrace(target: ScriptTarget) -> str:
     probes = _probes_by_file(target)
-    semaphores = any(s.semaphore_address is not None for _, s in target.sites)
-    usage = "Run: bpftrace THIS.bt"
-    if semaphores:
-        usage += (
-            "\nThese probes have semaphores: they fire only once the semaphore is set,\n"
-            "so attach to a running process with -p PID, or use --usdt-file-activation."
-        )
-    out = [_header("//", "bpftrace", target, usage)]
-    if not probes:
-        out.append("// this file has no probes\n")
+    out = [_header("//", "bpftrace", target, _bpftrace_usage(target))]
     for file, provider, name, sites in probes:
         spec = _catalogued(target, provider, name)
         header = f"usdt:{file}:{provider}:{name}"
@@ -345,6 +344,34 @@ def _bpftrace(target: ScriptTarget) -> str:
             )
         out.append("\n" + block + "\n")
     return "".join(out)
+
+
+def _bpftrace_usage(target: ScriptTarget) -> str:
+    """How to run it, as measured with bpftrace 0.17 on Linux 6.x (tests/test_cpython_build.py).
+
+    bpftrace attaches a USDT probe through a uprobe with the semaphore as
+    its reference counter (Linux 4.20+), so the kernel sets the semaphore in
+    every process that maps the file: no flag is needed for probes with
+    semaphores.  ``-c CMD`` resolves the probes in the new process right
+    after exec, when only the executable is mapped: fine for markers in the
+    executable, "Error finding location for probe" for markers in a library.
+    """
+    semaphores = any(s.semaphore_address is not None for _, s in target.sites)
+    lines = [f"Run: bpftrace THIS.bt   (every process that maps {target.marker_file})"]
+    if target.library is None:
+        lines.append(f"  or: bpftrace THIS.bt -c '{target.executable} ARGS'   or: -p PID")
+    else:
+        lines += [
+            "  or: bpftrace THIS.bt -p PID   (a running process that has loaded it)",
+            f"Not -c CMD: the markers are in {target.library}, which is not mapped yet",
+            "when bpftrace resolves them right after exec ('Error finding location for probe').",
+        ]
+    if semaphores:
+        lines.append(
+            "The probes have semaphores: the kernel sets them while bpftrace is attached\n"
+            "(uprobe reference counters, Linux 4.20+); no flag is needed."
+        )
+    return "\n".join(lines)
 
 
 def _probes_by_file(target: ScriptTarget) -> list[tuple[str, str, str, list[Site]]]:
@@ -434,6 +461,4 @@ def _uprobe_events(target: ScriptTarget) -> str:
         "(OFFSET) after the address is the semaphore's file offset (kernel 4.20+)."
     )
     body = uprobe_lines(target)
-    if not body:
-        body = ["# this file has no probes"]
     return _header("#", "uprobe-events", target, usage) + "\n".join(body) + "\n"

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .magic import ELF_MAGIC, is_macho
+from .magic import ELF_MAGIC, is_archive, is_macho
 from .model import ScannedFile
 
 
@@ -113,13 +113,14 @@ def pseudo_devices(mountinfo: str = MOUNTINFO) -> frozenset[int]:
 
 
 def looks_like_object(head: bytes) -> bool:
-    """Whether the first eight bytes of a file are those of an ELF or Mach-O file.
+    """Whether the first eight bytes of a file are those of an ELF or Mach-O file,
+    or of an ``ar`` archive (whose members are read one by one).
 
     The same test the scanner dispatches on, so a file skipped here is one
     it would have refused: a Java class file also starts with 0xcafebabe,
     but where a fat file has its slice count it has a version of 45 or more.
     """
-    return head[:4] == ELF_MAGIC or is_macho(head)
+    return head[:4] == ELF_MAGIC or is_macho(head) or is_archive(head)
 
 
 def has_object_magic(path: str) -> bool:

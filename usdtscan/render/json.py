@@ -235,6 +235,14 @@ def _file_tail(report: FileReport | StreamedReport) -> dict[str, Any]:
         "warnings": list(scanned.warnings),
         "slices": [slice_to_json(piece) for piece in report.slices],
         "archive": None if scanned.member_of is None else member_to_json(scanned.member_of),
+        "notes": list(scanned.notes),
+        "loaded_as": None
+        if scanned.loaded_as is None
+        else {
+            "name": scanned.loaded_as.name,
+            "needed_by": scanned.loaded_as.needed_by,
+            "found_by": scanned.loaded_as.found_by,
+        },
     }
 
 

@@ -157,6 +157,13 @@ def render_file(report: FileReport, verbose: bool = False, disassemble: bool = F
     if scanned.error is not None:
         lines.append(f"  error: {scanned.error}")
     lines.extend(f"  warning: {w}" for w in scanned.warnings)
+    if scanned.loaded_as is not None:
+        loaded = scanned.loaded_as
+        lines.append(
+            f"  loaded as {loaded.name}: DT_NEEDED of {loaded.needed_by},"
+            f" found by {loaded.found_by}"
+        )
+    lines.extend(f"  note: {note}" for note in scanned.notes)
     module = os.path.basename(scanned.path)
     arch_of: dict[int, str] = {}
     if len(report.slices) > 1:
@@ -272,5 +279,48 @@ def _disassembly(report: SiteReport) -> list[str]:
     return lines
 
 
+def _ar_archive(scanned: ScannedFile) -> str | None:
+    """The ``ar`` archive a file is a member of (named ``lib.a(m.o)``, or
+    ``lib.a[m.o]`` when thin); None for any other file, package members included."""
+    member = scanned.member_of
+    if member is None or member.containers:
+        return None
+    shapes = (f"{member.archive}({member.member})", f"{member.archive}[{member.member}]")
+    return member.archive if scanned.path in shapes else None
+
+
 def render(files: Iterable[FileReport], verbose: bool = False, disassemble: bool = False) -> str:
-    return "\n".join(render_file(report, verbose or disassemble, disassemble) for report in files)
+    """Every file; the members of an ``ar`` archive under one line for the archive,
+    those without probes (most of a libpython3.X.a) only counted there."""
+    blocks: list[str] = []
+    members: list[FileReport] = []
+
+    def flush() -> None:
+        if members:
+            blocks.append(_archive_block(members, verbose or disassemble, disassemble))
+            members.clear()
+
+    for report in files:
+        archive = _ar_archive(report.scanned)
+        if archive is not None:
+            if members and _ar_archive(members[0].scanned) != archive:
+                flush()
+            members.append(report)
+            continue
+        flush()
+        blocks.append(render_file(report, verbose or disassemble, disassemble))
+    flush()
+    return "\n".join(blocks)
+
+
+def _archive_block(members: Sequence[FileReport], verbose: bool, disassemble: bool) -> str:
+    shown = [m for m in members if m.scanned.sites or m.scanned.error is not None]
+    sites = sum(len(m.scanned.sites) for m in members)
+    head = (
+        f"{_ar_archive(members[0].scanned)}: ar archive, "
+        f"{plural(len(members), 'object member')}, "
+        f"{plural(sites, 'site')} in {plural(len(shown), 'member')}"
+    )
+    if len(shown) < len(members):
+        head += f" (the {len(members) - len(shown)} without probes are not listed)"
+    return "\n".join([head + "\n", *(render_file(m, verbose, disassemble) for m in shown)])

@@ -1,0 +1,305 @@
+"""Static ``ar`` archives (``libpython3.13.a``), read member by member.
+
+Every ``--with-dtrace`` CPython build installs ``libpython3.X.a`` and
+embedders link it, so its members' notes are the markers an embedding
+program will carry.  Members are named ``ARCHIVE(MEMBER)``, as ``readelf``
+and ``nm`` name them (``ARCHIVE[MEMBER]`` in a thin archive, as readelf does).
+
+The format (``ar.h``, as GNU binutils and BSD/LLVM ``ar`` write it): an
+8-byte magic, then members, each a 60-byte header (name, date, uid, gid,
+mode, decimal size, "`\\n") followed by its data, padded to an even offset.
+Special members:
+
+* ``/`` (GNU symbol table, 32-bit big-endian offsets), ``/SYM64/`` (64-bit);
+* ``//`` (GNU long names: ``/123`` in a header names the entry at offset
+  123, each entry ending in ``/\\n``);
+* ``__.SYMDEF``, ``__.SYMDEF SORTED``, ``__.SYMDEF_64`` (BSD ranlib tables),
+  possibly with their name stored BSD-style;
+* ``#1/LEN`` (BSD long name: the LEN bytes after the header are the name,
+  counted in the member's size).
+
+A thin archive (``!<thin>\\n``, ``ar --thin``) stores headers and tables
+only: each member is the file its name gives, relative to the archive's
+directory.  Every size and offset is checked against the data; a broken
+archive raises :class:`MalformedFileError` naming the header's offset.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .errors import MalformedFileError, UsdtscanError
+from .fileio import ByteSource
+from .magic import AR_MAGICS, ELF_MAGIC, is_archive
+from .model import ArchiveMember, ScannedFile
+
+AR_MAGIC, THIN_MAGIC = AR_MAGICS
+_HEADER = 60
+_FMAG = b"`\n"
+_GNU_SYMBOLS = {"/": 4, "/SYM64/": 8}
+_BSD_SYMBOLS = {"__.SYMDEF": 4, "__.SYMDEF SORTED": 4, "__.SYMDEF_64": 8, "__.SYMDEF_64 SORTED": 8}
+_LONG_NAMES = "//"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member: its name, where its header is, and where its bytes are.
+
+    ``data_offset`` is None in a thin archive, whose members are the files
+    ``external`` names.
+    """
+
+    name: str
+    header_offset: int
+    size: int
+    data_offset: int | None
+    external: str | None = None
+
+
+@dataclass(slots=True)
+class Archive:
+    path: str
+    thin: bool
+    members: list[Member] = field(default_factory=list)
+    # symbol -> member name, from the archive's index (what the linker reads)
+    symbols: dict[str, str] = field(default_factory=dict)
+    symbol_table: str | None = None  # "gnu", "gnu64", "bsd", "bsd64" or None
+
+    def member_path(self, member: Member) -> str:
+        """``lib.a(member.o)``; ``lib.a[member.o]`` for a thin archive, as readelf
+        writes it (the brackets say the member is a file of its own)."""
+        if self.thin:
+            return f"{self.path}[{member.name}]"
+        return f"{self.path}({member.name})"
+
+
+def read_archive(path: str, data: ByteSource | bytes) -> Archive:
+    """The members and symbol index of an archive; raises MalformedFileError."""
+    if isinstance(data, bytes):
+        from .fileio import BytesReader
+
+        data = BytesReader(path, data)
+    magic = data.head(8)
+    if not is_archive(magic):
+        raise MalformedFileError(path, "not an ar archive")
+    archive = Archive(path, thin=magic == THIN_MAGIC)
+    long_names = b""
+    symbol_tables: list[tuple[str, int, bytes]] = []  # (kind, width, data)
+    by_header: dict[int, str] = {}
+    offset = 8
+    end = data.size
+    while offset < end:
+        if offset + 1 == end and data.read(offset, 1, "ar padding") == b"\n":
+            break  # the padding byte after an odd-sized last member
+        if offset + _HEADER > end:
+            raise MalformedFileError(path, "truncated ar member header", offset)
+        header = data.read(offset, _HEADER, "ar member header")
+        if header[58:60] != _FMAG:
+            raise MalformedFileError(path, "bad ar member header (no `\\n terminator)", offset)
+        raw_name = header[:16].decode("latin-1").rstrip(" ")
+        size_text = header[48:58].decode("latin-1").strip()
+        if not size_text.isdigit():
+            raise MalformedFileError(path, f"bad ar member size {size_text!r}", offset)
+        size = int(size_text)
+        data_offset = offset + _HEADER
+        name, name_length = _member_name(path, raw_name, long_names, data, data_offset, offset)
+        special = raw_name in _GNU_SYMBOLS or raw_name == _LONG_NAMES or name in _BSD_SYMBOLS
+        # A thin archive stores the symbol table and the long names, not the members.
+        stored = size if (special or not archive.thin) else 0
+        if data_offset + stored > end:
+            raise MalformedFileError(
+                path, f"ar member {name!r} runs past the end ({size} bytes)", offset
+            )
+        content_offset = data_offset + name_length
+        content_size = size - name_length
+        if content_size < 0:
+            raise MalformedFileError(path, f"ar member {name!r}: name longer than member", offset)
+        if raw_name in _GNU_SYMBOLS:
+            width = _GNU_SYMBOLS[raw_name]
+            table = data.read(content_offset, content_size, "ar symbol table")
+            symbol_tables.append(("gnu" if width == 4 else "gnu64", width, table))
+        elif raw_name == _LONG_NAMES:
+            long_names = data.read(content_offset, content_size, "ar long names")
+        elif name in _BSD_SYMBOLS:
+            width = _BSD_SYMBOLS[name]
+            table = data.read(content_offset, content_size, "ar symbol table")
+            symbol_tables.append(("bsd" if width == 4 else "bsd64", width, table))
+        else:
+            if archive.thin:
+                base = os.path.dirname(path)
+                external = name if os.path.isabs(name) else os.path.join(base, name)
+                member = Member(name, offset, content_size, None, external)
+            else:
+                member = Member(name, offset, content_size, content_offset)
+            archive.members.append(member)
+            by_header[offset] = name
+        offset = data_offset + stored
+        offset += offset & 1
+    for kind, width, table in symbol_tables:
+        if kind.startswith("gnu"):
+            symbols = _gnu_symbols(path, table, width)
+        else:
+            symbols = _bsd_symbols(path, table, width)
+        archive.symbol_table = archive.symbol_table or kind
+        for symbol, header_offset in symbols:
+            member_name = by_header.get(header_offset)
+            if member_name is not None:
+                archive.symbols.setdefault(symbol, member_name)
+    return archive
+
+
+def _member_name(
+    path: str,
+    raw: str,
+    long_names: bytes,
+    data: ByteSource,
+    data_offset: int,
+    header_offset: int,
+) -> tuple[str, int]:
+    """(name, bytes of name stored in the member's data) for one header."""
+    if raw in _GNU_SYMBOLS or raw == _LONG_NAMES:
+        return raw, 0
+    if raw.startswith("#1/") and raw[3:].isdigit():
+        length = int(raw[3:])
+        if data_offset + length > data.size:
+            raise MalformedFileError(path, "BSD long member name runs past the end", header_offset)
+        name = data.read(data_offset, length, "BSD long member name").split(b"\0", 1)[0]
+        return name.decode("utf-8", "replace"), length
+    if raw.startswith("/") and raw[1:].isdigit():
+        start = int(raw[1:])
+        if start >= len(long_names):
+            raise MalformedFileError(
+                path, f"long member name {raw!r} outside the // table", header_offset
+            )
+        stop = long_names.find(b"\n", start)
+        entry = long_names[start : stop if stop >= 0 else len(long_names)]
+        return entry.rstrip(b"/").decode("utf-8", "replace"), 0
+    # GNU ends short names with "/"; BSD pads with spaces.
+    return (raw[:-1] if raw.endswith("/") else raw), 0
+
+
+def _gnu_symbols(path: str, table: bytes, width: int) -> Iterator[tuple[str, int]]:
+    """GNU ``/`` and ``/SYM64/``: count, then big-endian header offsets, then names."""
+    code = ">I" if width == 4 else ">Q"
+    if len(table) < width:
+        return
+    (count,) = struct.unpack_from(code, table)
+    names_at = width + count * width
+    if names_at > len(table):
+        raise MalformedFileError(path, f"ar symbol table claims {count} symbols, too many")
+    offsets = struct.unpack_from(f">{count}{code[1]}", table, width)
+    names = table[names_at:].split(b"\0")
+    for member_offset, name in zip(offsets, names, strict=False):
+        yield name.decode("utf-8", "replace"), member_offset
+
+
+def _bsd_symbols(path: str, table: bytes, width: int) -> Iterator[tuple[str, int]]:
+    """BSD ``__.SYMDEF``: a byte count, (string index, header offset) pairs, a string
+    table.  Written in the target's byte order, so the order that fits is used."""
+    for order in ("<", ">"):
+        code = order + ("I" if width == 4 else "Q")
+        pairs = _bsd_pairs(table, code, width)
+        if pairs is not None:
+            yield from pairs
+            return
+    raise MalformedFileError(path, "BSD ar symbol table sizes do not fit its member")
+
+
+def _bsd_pairs(table: bytes, code: str, width: int) -> list[tuple[str, int]] | None:
+    if len(table) < width:
+        return None
+    (ranlib_bytes,) = struct.unpack_from(code, table)
+    strings_at = width + ranlib_bytes
+    if ranlib_bytes % (2 * width) or strings_at + width > len(table):
+        return None
+    (strings_size,) = struct.unpack_from(code, table, strings_at)
+    strings = table[strings_at + width : strings_at + width + strings_size]
+    if len(strings) != strings_size:
+        return None
+    pairs = []
+    for index in range(ranlib_bytes // (2 * width)):
+        string_index, member_offset = struct.unpack_from(
+            code[0] + code[1] * 2, table, width + index * 2 * width
+        )
+        if string_index >= len(strings):
+            return None
+        name = strings[string_index:].split(b"\0", 1)[0]
+        pairs.append((name.decode("utf-8", "replace"), member_offset))
+    return pairs
+
+
+def member_data(archive: Archive, data: ByteSource, member: Member) -> bytes:
+    """The bytes of one member; a thin archive's member is read from its file.
+
+    Raises OSError for a thin member that cannot be read.
+    """
+    if member.data_offset is not None:
+        return data.read(member.data_offset, member.size, f"ar member {member.name}")
+    assert member.external is not None
+    with open(member.external, "rb") as file:
+        return file.read()
+
+
+def object_members(
+    archive: Archive, data: ByteSource
+) -> Iterator[tuple[Member, bytes | None, str | None]]:
+    """(member, its bytes, None) for each ELF member, or (member, None, reason)
+    for one that cannot be read; members that are not ELF are skipped, as the
+    linker skips them."""
+    for member in archive.members:
+        try:
+            content = member_data(archive, data, member)
+        except OSError as exc:
+            yield member, None, f"thin archive member {member.external}: {exc.strerror or exc}"
+            continue
+        if content[:4] == ELF_MAGIC:
+            yield member, content, None
+
+
+def scan_archive(
+    path: str,
+    data: ByteSource,
+    debug_dirs: tuple[str, ...] | None,
+    arch: str | None,
+) -> list[ScannedFile]:
+    """One ScannedFile per ELF member, named ``ARCHIVE(MEMBER)``, in archive order.
+
+    Raises MalformedFileError when the archive's own structure is broken;
+    a member that is broken is that member's ``error``.  Each member's
+    ``archive`` says which archive it came from, for the listing.
+    """
+    from .scan import FileSymbols, scan_data
+
+    archive = read_archive(path, data)
+    results = []
+    for member, content, problem in object_members(archive, data):
+        name = archive.member_path(member)
+        where = ArchiveMember(path, member.name)
+        if content is None:
+            results.append(ScannedFile(name, error=problem, member_of=where))
+            continue
+        try:
+            scanned = scan_data(name, content, debug_dirs, arch)
+        except UsdtscanError as exc:
+            scanned = ScannedFile(name, error=exc.reason)
+        scanned.member_of = where
+        if scanned.symbols is not None:
+            scanned.symbols = FileSymbols(name, reread=_rereader(archive, member))
+        results.append(scanned)
+    return results
+
+
+def _rereader(archive: Archive, member: Member) -> Callable[[], bytes]:
+    def reread() -> bytes:
+        if member.external is not None:
+            with open(member.external, "rb") as file:
+                return file.read()
+        from .scan import mapped
+
+        with mapped(archive.path) as data:
+            return member_data(archive, data, member)
+
+    return reread

@@ -1,0 +1,243 @@
+"""The libraries an executable loads, found as glibc's ld.so finds them.
+
+Probes often live in a library, not in the program that users name: an
+``--enable-shared`` CPython keeps its markers in libpython, ruby in
+libruby, a JVM launcher in libjvm.  Listing ``./python`` and seeing no
+probes makes users conclude the markers are gone, so the listing follows
+DT_NEEDED: this module computes the dependency closure (breadth first, in
+load order, each library once, with DT_RPATH inherited along the chain as
+glibc does it) and scans the libraries; :mod:`usdtscan.cli` decides what to
+show.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import ldso
+from .elf import DynamicInfo, ElfFile
+from .errors import UsdtscanError
+from .model import LoadedAs, ScannedFile
+from .scan import mapped, scan_or_error
+
+
+@dataclass(slots=True)
+class Dependency:
+    """One DT_NEEDED entry of the closure: who needs it and where it resolved."""
+
+    name: str
+    needed_by: str
+    resolution: ldso.Resolution
+    scanned: ScannedFile | None = None
+
+    @property
+    def path(self) -> str | None:
+        return self.resolution.path
+
+    @property
+    def how(self) -> str | None:
+        return self.resolution.how
+
+    @property
+    def direct(self) -> bool:
+        """Needed by the executable itself (not through another library)."""
+        return self.needed_by == ""
+
+
+@dataclass(slots=True)
+class Closure:
+    """Every library an object loads; ``unresolved`` are those ld.so would not find."""
+
+    path: str
+    libraries: list[Dependency] = field(default_factory=list)
+    unresolved: list[Dependency] = field(default_factory=list)
+
+
+def _read_dynamic(path: str) -> tuple[ldso.Target, DynamicInfo | None] | None:
+    try:
+        with mapped(path) as data:
+            elf = ElfFile(path, data)
+            try:
+                float_abi = None
+                if elf.e_machine == 40:
+                    float_abi = "hard" if elf.e_flags & 0x400 else "soft"
+                target = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
+                return target, elf.dynamic_info()
+            finally:
+                elf.release()
+    except UsdtscanError:
+        return None
+
+
+def needs_libraries(path: str) -> bool:
+    """Whether ``path`` is an ELF file with at least one DT_NEEDED entry."""
+    found = _read_dynamic(path)
+    return found is not None and found[1] is not None and bool(found[1].needed)
+
+
+def closure(
+    path: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sysroot: str = "/",
+    scan: bool = True,
+) -> Closure:
+    """The dependency closure of ``path``, breadth first as ld.so loads it.
+
+    A library is loaded once: a DT_NEEDED name already loaded (by name or
+    SONAME, or the same file by another name) is not loaded again.  The
+    vDSO and the dynamic loader itself need no file lookup, but
+    ``ld-linux*.so`` is resolved like any other name (it is a DT_NEEDED of
+    libc), as ``ldd`` shows it.
+    """
+    result = Closure(path)
+    found = _read_dynamic(path)
+    if found is None:
+        return result
+    target, dynamic = found
+    if dynamic is None:
+        return result
+    loader = ldso.Loader(target, environ=environ, sysroot=sysroot)
+    top = ldso.Ancestor(path, dynamic.rpath, dynamic.runpath)
+    loaded_names: set[str] = set()
+    loaded_files: set[str] = {os.path.realpath(path)}
+    if dynamic.soname:
+        loaded_names.add(dynamic.soname)
+    # (object, its dynamic info, the chain of objects that loaded it, nearest first)
+    queue: deque[tuple[ldso.Ancestor, DynamicInfo, tuple[ldso.Ancestor, ...], str]] = deque(
+        [(top, dynamic, (), "")]
+    )
+    while queue:
+        owner, info, chain, owner_name = queue.popleft()
+        for name in info.needed:
+            if name in loaded_names:
+                continue
+            loaded_names.add(name)
+            resolution = loader.resolve(
+                name, owner.origin, info.rpath, info.runpath, inherited=chain
+            )
+            dependency = Dependency(name, owner_name, resolution)
+            if resolution.path is None:
+                result.unresolved.append(dependency)
+                continue
+            real = os.path.realpath(resolution.path)
+            if real in loaded_files:
+                continue
+            loaded_files.add(real)
+            result.libraries.append(dependency)
+            if scan:
+                dependency.scanned = scan_or_error(resolution.path)
+            child = _read_dynamic(resolution.path)
+            if child is None or child[1] is None:
+                continue
+            if child[1].soname:
+                loaded_names.add(child[1].soname)
+            ancestor = ldso.Ancestor(resolution.path, child[1].rpath, child[1].runpath)
+            queue.append((ancestor, child[1], (owner, *chain), name))
+    return result
+
+
+def probe_count(scanned: ScannedFile) -> int:
+    return len({(site.provider, site.name) for site in scanned.sites})
+
+
+def origin_text(dependency: Dependency, top: str) -> str:
+    """``DT_NEEDED, found by DT_RUNPATH`` or ``DT_NEEDED of libfoo.so.1, found by ...``."""
+    whose = "DT_NEEDED" if dependency.direct else f"DT_NEEDED of {dependency.needed_by}"
+    if dependency.how is None:
+        return f"{whose}, not found"
+    return f"{whose}, found by {dependency.how}"
+
+
+def unresolved_text(dependency: Dependency) -> str:
+    """One line: the library, how many places were tried, and how to fix it."""
+    needer = "" if dependency.direct else f" (needed by {dependency.needed_by})"
+    return (
+        f"needs {dependency.name}{needer}, which the loader would not find "
+        f"(tried {len(dependency.resolution.tried)} places); "
+        "set LD_LIBRARY_PATH to its directory, or --sysroot DIR for another system's tree"
+    )
+
+
+def hint(scanned: ScannedFile, found: Closure) -> str | None:
+    """The one line for an executable without probes: where its libraries' probes are."""
+    with_probes = [d for d in found.libraries if d.scanned is not None and d.scanned.sites]
+    if with_probes:
+        parts = [
+            f"{probe_count(d.scanned)} in {d.name} ({origin_text(d, scanned.path)})"
+            for d in with_probes
+            if d.scanned is not None
+        ]
+        return "no probes here; " + "; ".join(parts)
+    if found.unresolved:
+        names = ", ".join(d.name for d in found.unresolved)
+        which = "its" if len(found.unresolved) == 1 else "their"
+        return (
+            f"no probes here, and the loader would not find {names} (DT_NEEDED), so "
+            f"{which} probes cannot be listed: set LD_LIBRARY_PATH to {which} directory, "
+            "or use --sysroot DIR"
+        )
+    return None
+
+
+def _is_libpython(name: str) -> bool:
+    return os.path.basename(name).startswith("libpython")
+
+
+def _as_listed(dependency: Dependency, top: str) -> ScannedFile:
+    assert dependency.scanned is not None and dependency.path is not None
+    listed = dependency.scanned
+    listed.loaded_as = LoadedAs(dependency.name, dependency.needed_by or top, dependency.how or "")
+    return listed
+
+
+def follow(
+    files: list[ScannedFile],
+    *,
+    all_dependencies: bool,
+    environ: Mapping[str, str] | None = None,
+    sysroot: str = "/",
+) -> tuple[list[ScannedFile], list[str]]:
+    """The listing with libraries added: every one with ``all_dependencies``
+    (``--deps``), else the libpython of a CPython executable without probes.
+
+    Returns the files to show, in order (each library once, after the
+    first file that needs it), and one ``PATH: reason`` line per library
+    that would not be found with ``--deps`` (the caller's exit status 2).
+    An executable without probes gets a note saying where its libraries'
+    probes are, or which library could not be found and how to fix that.
+    """
+    shown: list[ScannedFile] = []
+    errors: list[str] = []
+    listed = {os.path.realpath(f.path) for f in files if f.format is not None}
+    for scanned in files:
+        shown.append(scanned)
+        if scanned.format != "elf" or scanned.error is not None or scanned.member_of:
+            continue  # a member of an archive or a package is not loaded from where it is
+        if not all_dependencies and scanned.sites:
+            continue
+        found = closure(scanned.path, environ=environ, sysroot=sysroot)
+        if not scanned.sites:
+            line = hint(scanned, found)
+            if line is not None:
+                python = [d for d in found.libraries if _is_libpython(d.name)]
+                if python and not all_dependencies:
+                    line += ", listed below"
+                scanned.notes.append(line)
+        for dependency in found.libraries:
+            real = os.path.realpath(dependency.path or "")
+            if real in listed:
+                continue
+            if all_dependencies or (
+                _is_libpython(dependency.name)
+                and dependency.scanned is not None
+                and dependency.scanned.sites
+            ):
+                listed.add(real)
+                shown.append(_as_listed(dependency, scanned.path))
+        if all_dependencies:
+            errors += [f"{scanned.path}: {unresolved_text(d)}" for d in found.unresolved]
+    return shown, errors
