@@ -154,19 +154,6 @@ def test_api_probes_of_an_archive() -> None:
         scan(path)
 
 
-def test_require_on_an_archive(capsys: pytest.CaptureFixture[str]) -> None:
-    path = ARCHIVES / "mips" / "libfx.a"
-    assert main_check(["--require", "fxsem:start,fx:one", str(path)]) == 0
-    assert main_check(["--require", "fx:nonesuch", str(path)]) == 1
-    capsys.readouterr()
-
-
-def main_check(argv: list[str]) -> int:
-    from usdtscan.commands import run_check
-
-    return run_check(argv)
-
-
 # -- damaged archives: one line, exit 2, the other files still listed ----------------
 
 
@@ -228,3 +215,13 @@ def test_thin_archive_with_a_missing_member(
         f"{tmp_path / 'sem.o'}: No such file or directory"
     ]
     assert f"{tmp_path / 'libfx-thin.a'}[probes.o]: arm, ELF32" in captured.out
+
+
+def test_parallel_walk_returns_members(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # -j workers pickle their results back: a member's symbol reader must survive that.
+    for number in range(10):
+        shutil.copy(ARCHIVES / "x86_64" / "libfx.a", tmp_path / f"lib{number}.a")
+    assert main(["-r", "-j", "2", "--json", str(tmp_path)]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert len(files) == 30
+    assert all(f["error"] is None for f in files)

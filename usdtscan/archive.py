@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import MalformedFileError, UsdtscanError
@@ -287,19 +287,29 @@ def scan_archive(
             scanned = ScannedFile(name, error=exc.reason)
         scanned.member_of = where
         if scanned.symbols is not None:
-            scanned.symbols = FileSymbols(name, reread=_rereader(archive, member))
+            scanned.symbols = FileSymbols(name, reread=MemberReader(path, member))
         results.append(scanned)
     return results
 
 
-def _rereader(archive: Archive, member: Member) -> Callable[[], bytes]:
-    def reread() -> bytes:
-        if member.external is not None:
-            with open(member.external, "rb") as file:
+@dataclass(frozen=True, slots=True)
+class MemberReader:
+    """Reads one member's bytes again, for its symbol table on first use.
+
+    An object, not a closure: scans run in worker processes (``-j``), and
+    their results, this included, are pickled back.
+    """
+
+    archive_path: str
+    member: Member
+
+    def __call__(self) -> bytes:
+        if self.member.external is not None:
+            with open(self.member.external, "rb") as file:
                 return file.read()
         from .scan import mapped
 
-        with mapped(archive.path) as data:
-            return member_data(archive, data, member)
-
-    return reread
+        assert self.member.data_offset is not None
+        with mapped(self.archive_path) as data:
+            start = self.member.data_offset
+            return bytes(data[start : start + self.member.size])

@@ -78,12 +78,29 @@ def needs_libraries(path: str) -> bool:
     return found is not None and found[1] is not None and bool(found[1].needed)
 
 
+@dataclass(slots=True)
+class Memo:
+    """What a listing of many files would otherwise redo for each: the loader
+    (its parsed ld.so.cache), each library's dynamic section and its scan."""
+
+    loaders: dict[ldso.Target, ldso.Loader] = field(default_factory=dict)
+    dynamics: dict[str, tuple[ldso.Target, DynamicInfo | None] | None] = field(default_factory=dict)
+    scans: dict[str, ScannedFile] = field(default_factory=dict)
+
+    def dynamic(self, path: str) -> tuple[ldso.Target, DynamicInfo | None] | None:
+        real = os.path.realpath(path)
+        if real not in self.dynamics:
+            self.dynamics[real] = _read_dynamic(path)
+        return self.dynamics[real]
+
+
 def closure(
     path: str,
     *,
     environ: Mapping[str, str] | None = None,
     sysroot: str = "/",
     scan: bool = True,
+    memo: Memo | None = None,
 ) -> Closure:
     """The dependency closure of ``path``, breadth first as ld.so loads it.
 
@@ -91,8 +108,10 @@ def closure(
     SONAME, or the same file by another name) is not loaded again.  The
     vDSO and the dynamic loader itself need no file lookup, but
     ``ld-linux*.so`` is resolved like any other name (it is a DT_NEEDED of
-    libc), as ``ldd`` shows it.
+    libc), as ``ldd`` shows it.  ``memo`` keeps what can be reused across
+    calls with the same environment, for a listing of many files.
     """
+    memo = Memo() if memo is None else memo
     result = Closure(path)
     found = _read_dynamic(path)
     if found is None:
@@ -100,7 +119,9 @@ def closure(
     target, dynamic = found
     if dynamic is None:
         return result
-    loader = ldso.Loader(target, environ=environ, sysroot=sysroot)
+    loader = memo.loaders.get(target)
+    if loader is None:
+        loader = memo.loaders[target] = ldso.Loader(target, environ=environ, sysroot=sysroot)
     top = ldso.Ancestor(path, dynamic.rpath, dynamic.runpath)
     loaded_names: set[str] = set()
     loaded_files: set[str] = {os.path.realpath(path)}
@@ -129,8 +150,10 @@ def closure(
             loaded_files.add(real)
             result.libraries.append(dependency)
             if scan:
-                dependency.scanned = scan_or_error(resolution.path)
-            child = _read_dynamic(resolution.path)
+                if real not in memo.scans:
+                    memo.scans[real] = scan_or_error(resolution.path)
+                dependency.scanned = memo.scans[real]
+            child = memo.dynamic(resolution.path)
             if child is None or child[1] is None:
                 continue
             if child[1].soname:
@@ -213,13 +236,14 @@ def follow(
     shown: list[ScannedFile] = []
     errors: list[str] = []
     listed = {os.path.realpath(f.path) for f in files if f.format is not None}
+    memo = Memo()
     for scanned in files:
         shown.append(scanned)
         if scanned.format != "elf" or scanned.error is not None or scanned.member_of:
             continue  # a member of an archive or a package is not loaded from where it is
         if not all_dependencies and scanned.sites:
             continue
-        found = closure(scanned.path, environ=environ, sysroot=sysroot)
+        found = closure(scanned.path, environ=environ, sysroot=sysroot, memo=memo)
         if not scanned.sites:
             line = hint(scanned, found)
             if line is not None:
