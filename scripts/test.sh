@@ -52,4 +52,15 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint,docs,release]'
 export USDTSCAN_CORPUS="$corpus" USDTSCAN_MACHO="$macho"
+# The CPython build tier (tests/test_cpython_build.py): CPython from Debian's
+# source package, built by docs/cpython.rst's CI job (static, --enable-shared)
+# plus free-threaded and no-dtrace builds; cached in ~/.cache/usdtscan-cpython,
+# so only the first run on a machine pays for the builds.  USDTSCAN_CPYTHON=0
+# skips it.
+if [ "${USDTSCAN_CPYTHON:-1}" != 0 ]; then
+    started=$(date +%s)
+    .venv/bin/python -m tests.cpython_tier build > "$log/usdtscan-cpython-build.log" 2>&1 \
+        || echo "test.sh: CPython build failed (see $log/usdtscan-cpython-build.log)"
+    echo "test.sh: CPython build tier ready in $(( $(date +%s) - started )) s"
+fi
 exec .venv/bin/python -m pytest "$@"
