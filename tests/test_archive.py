@@ -48,7 +48,8 @@ def test_members_are_the_objects(target: str, archive: str) -> None:
     for member, name in zip(members, MEMBERS, strict=True):
         alone = scan(ARCHIVES / target / name, debug_dirs=None)
         assert member.error is None
-        assert member.archive == str(path)
+        assert member.member_of is not None
+        assert (member.member_of.archive, member.member_of.member) == (str(path), name)
         assert (member.machine, member.bits, member.endian) == (
             alone.machine,
             alone.bits,

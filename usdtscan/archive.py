@@ -311,5 +311,4 @@ class MemberReader:
 
         assert self.member.data_offset is not None
         with mapped(self.archive_path) as data:
-            start = self.member.data_offset
-            return bytes(data[start : start + self.member.size])
+            return data.read(self.member.data_offset, self.member.size, "ar member")
