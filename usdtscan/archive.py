@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from .errors import MalformedFileError, UsdtscanError
 from .fileio import ByteSource
-from .magic import AR_MAGICS, ELF_MAGIC, is_archive
+from .magic import AR_MAGICS, ELF_MAGIC
 from .model import ArchiveMember, ScannedFile
 
 AR_MAGIC, THIN_MAGIC = AR_MAGICS
@@ -83,7 +83,7 @@ def read_archive(path: str, data: ByteSource | bytes) -> Archive:
 
         data = BytesReader(path, data)
     magic = data.head(8)
-    if not is_archive(magic):
+    if magic not in AR_MAGICS:
         raise MalformedFileError(path, "not an ar archive")
     archive = Archive(path, thin=magic == THIN_MAGIC)
     long_names = b""

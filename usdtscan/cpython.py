@@ -461,7 +461,7 @@ def _set_version(interpreter: Interpreter, python_version: Version | None) -> No
 def _is_archive_file(path: str) -> bool:
     try:
         with open(path, "rb") as file:
-            return is_archive(file.read(8))
+            return is_archive(file.read(24))
     except OSError:
         return False
 

@@ -36,5 +36,8 @@ def is_macho(head: bytes) -> bool:
 
 
 def is_archive(head: bytes) -> bool:
-    """Whether ``head`` (the first 8 bytes) starts an ``ar`` archive, regular or thin."""
-    return head[:8] in AR_MAGICS
+    """Whether ``head`` starts an ``ar`` archive of objects (a static library),
+    regular or thin.  A Debian package is an ``ar`` archive too, whose first
+    member is ``debian-binary``: it is a package (usdtscan.packages), not
+    this; so give at least 24 bytes to tell them apart."""
+    return head[:8] in AR_MAGICS and not head[8:24].startswith(b"debian-binary")

@@ -158,7 +158,7 @@ def scan_data(
     writes no other.  A file named alone has every note section read.
     """
     source = BytesReader(path, data) if isinstance(data, (bytes, bytearray)) else data
-    head = source.head(8)
+    head = source.head(24)
     scanned = ScannedFile(path)
     if is_macho(head):
         from .macho import scan_macho
@@ -288,7 +288,7 @@ def scan_if_object(
         return ScannedFile(path, error=describe_os_error(exc))
     try:
         reader = FileReader(path, fd)
-        head = reader.head(8)
+        head = reader.head(24)
         if is_archive(head):
             from .archive import scan_archive
 
@@ -315,7 +315,7 @@ def scan_each(
     """
     path = os.fspath(path)
     with opened(path) as reader:
-        if is_archive(reader.head(8)):
+        if is_archive(reader.head(24)):
             from .archive import scan_archive
 
             return scan_archive(path, reader, debug_dirs, arch)

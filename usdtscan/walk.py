@@ -113,8 +113,8 @@ def pseudo_devices(mountinfo: str = MOUNTINFO) -> frozenset[int]:
 
 
 def looks_like_object(head: bytes) -> bool:
-    """Whether the first eight bytes of a file are those of an ELF or Mach-O file,
-    or of an ``ar`` archive (whose members are read one by one).
+    """Whether the first bytes of a file are those of an ELF or Mach-O file, or
+    of an ``ar`` archive of objects (24 bytes tell one from a Debian package).
 
     The same test the scanner dispatches on, so a file skipped here is one
     it would have refused: a Java class file also starts with 0xcafebabe,
@@ -131,7 +131,7 @@ def has_object_magic(path: str) -> bool:
     except OSError:
         return True
     try:
-        return looks_like_object(os.read(fd, 8))
+        return looks_like_object(os.read(fd, 24))
     except OSError:
         return True
     finally:
