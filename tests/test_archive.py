@@ -125,8 +125,15 @@ def test_members_without_probes_are_counted_not_listed(
     )
     assert "plain.o" not in out
     assert main(["--json", str(archive)]) == 0
-    files = json.loads(capsys.readouterr().out)["files"]
+    document = json.loads(capsys.readouterr().out)
+    files = document["files"]
     assert [f["path"] for f in files] == [f"{archive}(sem.o)", f"{archive}(plain.o)"]
+    assert files[0]["archive"]["path"] == str(archive)
+    assert files[0]["archive"]["member"] == "sem.o"
+    import jsonschema
+
+    schema = json.loads((Path(usdtscan.__file__).parent / "usdtscan.schema.json").read_text())
+    jsonschema.validate(document, schema)
 
 
 def _no_notes_object(tmp_path: Path) -> bytes:

@@ -200,6 +200,10 @@ def test_deps_lists_every_library_once(
         if v and not k.startswith("ld-linux")
     }
     assert glibc - {str(lib.resolve())} <= set(loaded)
+    import jsonschema
+
+    schema = json.loads((Path(deps.__file__).parent / "usdtscan.schema.json").read_text())
+    jsonschema.validate(document, schema)
     libc = next(f for f in files if f["loaded_as"] and f["loaded_as"]["name"] == "libc.so.6")
     assert libc["loaded_as"]["needed_by"] == str(probed_layout)
     assert libc["loaded_as"]["found_by"] == "ld.so.cache"
