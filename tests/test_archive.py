@@ -1,6 +1,6 @@
 """Static ``ar`` archives (usdtscan.archive), on archives built by real ``ar``.
 
-fixtures/bin/archives/<target>/ holds, per target (one of each class and
+fixtures/archives/<target>/ holds, per target (one of each class and
 byte order), three objects cross-compiled from fixtures/src and the same
 three archived by GNU ar (``libfx.a``), LLVM ar in BSD format
 (``libfx-bsd.a``) and GNU ar --thin (``libfx-thin.a``); see
@@ -25,7 +25,7 @@ from usdtscan.scan import scan, scan_each
 
 from .conftest import FIXTURE_BIN
 
-ARCHIVES = FIXTURE_BIN / "archives"
+ARCHIVES = FIXTURE_BIN.parent / "archives"
 TARGETS = ("x86_64", "s390x", "armhf", "mips")
 MEMBERS = ("probes.o", "sem.o", "libprobes-with-a-long-member-name.o")
 KINDS = {"libfx.a": "gnu", "libfx-bsd.a": "bsd", "libfx-thin.a": "gnu"}

@@ -232,3 +232,33 @@ def test_ld_library_path_is_honoured(
     monkeypatch.setenv("LD_LIBRARY_PATH", str(moved))
     assert main([str(probed_layout)]) == 0
     assert "2 in libfxwork.so.1 (DT_NEEDED, found by LD_LIBRARY_PATH)" in capsys.readouterr().out
+
+
+@pytest.mark.corpus
+def test_a_ruby_launcher_points_at_libruby(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not only CPython: a launcher whose probes are all in the library it needs."""
+    from .conftest import corpus_file
+
+    real = corpus_file("amd64/libruby3.1/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1.2")
+    (tmp_path / "lib").mkdir()
+    shutil.copy(real, tmp_path / "lib" / "libruby-3.1.so.3.1")
+    ruby = _cc(
+        tmp_path / "ruby",
+        "extern int ruby_run_node(void *); int main(void) { return ruby_run_node(0); }\n",
+        str(tmp_path / "lib" / "libruby-3.1.so.3.1"),
+        "-Wl,--allow-shlib-undefined",
+        "-Wl,-rpath,$ORIGIN/lib",
+        "-Wl,--enable-new-dtags",
+    )
+    assert main([str(ruby)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  note: no probes here; 22 in libruby-3.1.so.3.1 (DT_NEEDED, found by DT_RUNPATH)\n"
+    ) in out
+    assert "ruby      libruby" not in out  # the hint only: libruby is listed with --deps
+    assert main(["--deps", "-p", "ruby:*", str(ruby)]) == 0
+    out = capsys.readouterr().out
+    library = tmp_path / "lib" / "libruby-3.1.so.3.1"
+    assert f"{library}: x86_64, ELF64 little-endian DYN, 22 probes, 40 sites\n" in out
