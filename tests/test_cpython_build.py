@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +208,21 @@ def test_listing_a_shared_build_shows_libpython(shared: Build) -> None:
     assert (
         f"  loaded as {library.name}: DT_NEEDED of {shared.executable}, found by DT_RUNPATH\n"
     ) in done.stdout
+    # The same in --json, which streams each named ELF file.
+    done = _usdtscan("--json", shared.executable, env=env)
+    files = json.loads(done.stdout)["files"]
+    assert [(f["path"], len(f["probes"])) for f in files] == [
+        (str(shared.executable), 0),
+        (str(library), 5),
+    ]
+    assert files[0]["notes"] == [
+        f"no probes here; 5 in {library.name} (DT_NEEDED, found by DT_RUNPATH), listed below"
+    ]
+    assert files[1]["loaded_as"] == {
+        "name": library.name,
+        "needed_by": str(shared.executable),
+        "found_by": "DT_RUNPATH",
+    }
 
 
 def test_deps_of_a_shared_build(shared: Build) -> None:
@@ -335,11 +351,20 @@ def test_bpftrace_header_says_what_works(static: Build, shared: Build, tmp_path:
 
 # -- the generated bpftrace script, live ---------------------------------------------------
 
-WORKLOAD = (
-    "import sys; sys.stdin.readline()\n"
-    "import gc, json, colorsys\n"
-    "gc.collect(0); gc.collect(1); gc.collect(2)\n"
-)
+# A workload served over stdin, so that the test can wait until the probes
+# really fire ("Attaching N probes..." is printed before the uprobes are in
+# place, and under load that can take seconds): "ping" collects generation 0,
+# "go" imports and collects each generation, then the interpreter exits.
+WORKLOAD = """
+import gc, sys
+for line in sys.stdin:
+    if line.strip() == "go":
+        import json, colorsys
+        gc.collect(0); gc.collect(1); gc.collect(2)
+        break
+    gc.collect(0)
+    print("pong", flush=True)
+"""
 
 
 def _bpftrace_ready() -> None:
@@ -350,27 +375,35 @@ def _bpftrace_ready() -> None:
 
 
 class Tracer:
-    """bpftrace running a script, stopped by its pid with SIGINT."""
+    """bpftrace running a script, its output collected by a thread, stopped by pid."""
 
     def __init__(self, argv: list[str]) -> None:
         self.process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 120
+        while not any("Attaching" in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                _, err = self.process.communicate(timeout=30)
+                pytest.skip(f"bpftrace cannot attach here: {err.strip()[-300:]}")
+            time.sleep(0.1)
+
+    def _read(self) -> None:
         assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        if "Attaching" not in first:
-            self.process.kill()
-            _, err = self.process.communicate(timeout=30)
-            pytest.skip(f"bpftrace cannot attach here: {first.strip()} {err.strip()[-300:]}")
-        # "Attaching N probes..." is printed before the uprobes are in place.
-        time.sleep(1.5)
+        for line in self.process.stdout:
+            self.lines.append(line)
 
     def stop(self) -> str:
         time.sleep(0.5)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-        out, _ = self.process.communicate(timeout=60)
-        return out
+        self.process.wait(timeout=60)
+        self._reader.join(timeout=30)
+        return "".join(self.lines)
 
 
 @pytest.fixture
@@ -394,10 +427,38 @@ def _events(out: str) -> tuple[set[int], set[str]]:
     return generations, modules
 
 
-def _run_workload(executable: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(executable), "-c", WORKLOAD], input="go\n", capture_output=True, text=True, timeout=60
-    )
+class Interpreter:
+    """The workload, started before the tracer (so that -p PID has a process)."""
+
+    def __init__(self, executable: Path) -> None:
+        self.process = subprocess.Popen(
+            [str(executable), "-c", WORKLOAD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ping(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("ping\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline() == "pong\n"
+
+    def run(self, tracer: Tracer) -> str:
+        """Ping until the tracer sees gc__start, then the workload; the tracer's output."""
+        deadline = time.monotonic() + 60
+        while not any(":python:gc__start" in line for line in tracer.lines):
+            assert time.monotonic() < deadline, "the probes never fired: " + "".join(tracer.lines)
+            self.ping()
+            time.sleep(0.2)
+        self.process.communicate("go\n", timeout=60)
+        assert self.process.returncode == 0
+        return tracer.stop()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("flavor", ["static", "shared"])
@@ -411,10 +472,13 @@ def test_generated_bpftrace_script_fires(
     """Plain ``bpftrace THIS.bt``, as the header says: the semaphores are set by the kernel."""
     _bpftrace_ready()
     build = _build(version, tarballs, flavor)
-    tracer = Tracer(["bpftrace", str(_script(build, tmp_path))])
-    tracers.append(tracer)
-    assert _run_workload(build.executable).returncode == 0
-    generations, modules = _events(tracer.stop())
+    interpreter = Interpreter(build.executable)
+    try:
+        tracer = Tracer(["bpftrace", str(_script(build, tmp_path))])
+        tracers.append(tracer)
+        generations, modules = _events(interpreter.run(tracer))
+    finally:
+        interpreter.kill()
     assert generations == {0, 1, 2}
     assert {"json", "json.decoder", "colorsys"} <= modules
 
@@ -451,21 +515,14 @@ def test_bpftrace_dash_p_on_a_shared_build(
     shared: Build, tmp_path: Path, tracers: list[Tracer]
 ) -> None:
     _bpftrace_ready()
-    interpreter = subprocess.Popen(
-        [str(shared.executable), "-c", WORKLOAD],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    interpreter = Interpreter(shared.executable)
     try:
-        time.sleep(0.5)  # libpython is mapped before main() reads stdin
-        tracer = Tracer(["bpftrace", str(_script(shared, tmp_path)), "-p", str(interpreter.pid)])
+        interpreter.ping()  # libpython is mapped: -p can resolve the probes in it
+        pid = str(interpreter.process.pid)
+        tracer = Tracer(["bpftrace", str(_script(shared, tmp_path)), "-p", pid])
         tracers.append(tracer)
-        interpreter.communicate("go\n", timeout=60)
-        generations, modules = _events(tracer.stop())
+        generations, modules = _events(interpreter.run(tracer))
     finally:
-        if interpreter.poll() is None:
-            interpreter.kill()
-            interpreter.wait(timeout=30)
+        interpreter.kill()
     assert generations == {0, 1, 2}
-    assert "json" in modules
+    assert {"json", "colorsys"} <= modules
