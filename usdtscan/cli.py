@@ -460,7 +460,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         for line in missing:
             print(f"usdtscan: {line}", file=sys.stderr)
             status = EXIT_TROUBLE
-    if keep.patterns:
+    if keep.active:
         scanned_files = [_kept(scanned, keep) for scanned in scanned_files]
 
     output_format = options.format or "text"
