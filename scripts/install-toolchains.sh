@@ -38,6 +38,9 @@ PKGS=(
     # tests/test_consumer_proof.py: bcc's tplist and perf probe on every argument;
     # check --provider runs cpp
     bpfcc-tools linux-perf cpp
+    # tests/test_attach.py: the attach specs checked by libbpf (clang builds the
+    # BPF program), bcc's trace and perf probe
+    libbpf-dev clang
 )
 
 # apt may be locked by another process (e.g. a concurrent 'apt-get update');

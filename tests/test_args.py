@@ -9,7 +9,7 @@ import pytest
 
 from usdtscan.args import Constant, Memory, Register, Symbol, Unparsed, parse_operand
 from usdtscan.args.common import parse_displacement, parse_int
-from usdtscan.args.consumers import verdicts
+from usdtscan.args.consumers import BCC_SYMBOL_FAILS, verdicts
 from usdtscan.args.decode import Flag, decode, decode_argument, grammar
 from usdtscan.args.tokenize import parse_argument, tokenize
 from usdtscan.model import Site
@@ -277,7 +277,7 @@ def test_consumer_verdicts() -> None:
     assert not floats["libbpf"][0] and not floats["bcc"][0] and not floats["gdb"][0]  # type: ignore[index]
     symbol = _verdict("8@32+mp_(%rip)", "x86_64", 64, "EXEC")
     assert symbol["libbpf"] == (False, "symbol operands are not supported")
-    assert symbol["bcc"] == (True, None)
+    assert symbol["bcc"] == (False, BCC_SYMBOL_FAILS)  # bcc's own trace: tests/test_attach.py
     assert symbol["gdb"] == (False, "symbol operands are not supported")
     two_terms = _verdict("4@4+4(%esp)", "x86_64", 64)
     assert two_terms["gdb"][0] is False and two_terms["libbpf"][0] is False  # type: ignore[index]

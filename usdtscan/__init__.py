@@ -60,6 +60,9 @@ from .scan import probes, scan
 
 # Public names that load on first use: name -> the module that defines it.
 _LAZY: dict[str, str] = {
+    "AttachSpec": ".attach",
+    "AttachTarget": ".attach",
+    "attach_specs": ".attach",
     "CPythonCheck": ".cpython_check",
     "MarkerFile": ".cpython_check",
     "MarkerReport": ".cpython",
@@ -78,6 +81,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from .attach import AttachSpec, AttachTarget, attach_specs
     from .cpython import MarkerReport, MarkerSite
     from .cpython_check import CPythonCheck, MarkerFile, check_cpython
     from .demangle import demangle
@@ -88,6 +92,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Argument",
     "ArgumentReport",
+    "AttachSpec",
+    "AttachTarget",
     "CPythonCheck",
     "Change",
     "Constant",
@@ -126,6 +132,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "analyze",
+    "attach_specs",
     "check_cpython",
     "demangle",
     "diff",

@@ -31,6 +31,7 @@ from .model import Argument, ScannedFile, Site, Slice, SymbolLookup
 from .sitecheck import InstructionCheck
 
 if TYPE_CHECKING:
+    from .attach import AttachSpec, AttachTarget, ProbeFacts
     from .disasm import Instruction
 
 __all__ = [
@@ -126,14 +127,17 @@ class _FileAnalyzer:
     makes the work once per distinct argument spelling instead of once per site."""
 
     __slots__ = (
+        "_attach_target",
         "_cache",
         "_scanned",
+        "attach_facts",
         "bits",
         "demangle",
         "elf_type",
         "endian",
         "machine",
         "path",
+        "shared_names",
     )
 
     # A bound on the cache: a file of 400,000 distinct spellings must not keep them all.
@@ -148,6 +152,32 @@ class _FileAnalyzer:
         self.path = os.path.abspath(scanned.path)
         self._scanned = scanned
         self._cache: dict[tuple[str, int | None, int | None], _Analyzed] = {}
+        self.shared_names: frozenset[str] = frozenset()
+        self._attach_target: AttachTarget | None = None
+        # Per probe ("provider\0name"), what its attach specs need, for a streamed
+        # file (whose probes keep no sites); None for a whole FileReport.
+        self.attach_facts: dict[str, ProbeFacts] | None = None
+
+    @property
+    def scanned(self) -> ScannedFile:
+        return self._scanned
+
+    def attach_target(self) -> AttachTarget:
+        """The file as the tracers must name it (read once: perf needs its build ID)."""
+        if self._attach_target is None:
+            from .attach import default_target
+
+            self._attach_target = default_target(self._scanned)
+        return self._attach_target
+
+    def probe_facts(self, probe: ProbeReport) -> ProbeFacts:
+        from .attach import ProbeFacts
+
+        if self.attach_facts is not None:
+            found = self.attach_facts.get(f"{probe.provider}\0{probe.name}")
+            if found is not None:
+                return found
+        return ProbeFacts.of(probe, self.machine)
 
     @property
     def symbols(self) -> SymbolLookup | None:
@@ -303,10 +333,30 @@ class ProbeReport:
     name: str
     sites: tuple[SiteReport, ...]
     indices: tuple[int, ...]
+    _analyzer: _FileAnalyzer | None = field(default=None, repr=False, compare=False)
 
     @property
     def probe_id(self) -> str:
         return f"{self.provider}:{self.name}"
+
+    @property
+    def attach(self) -> tuple[AttachSpec, ...]:
+        """How to attach to this probe with each tracer, or why a tool cannot
+        (docs/cli.rst, "Attach specs"); :meth:`attach_to` names the file as
+        another target says, such as a process."""
+        if self._analyzer is None:
+            return ()
+        return self.attach_to(self._analyzer.attach_target())
+
+    def attach_to(self, target: AttachTarget) -> tuple[AttachSpec, ...]:
+        """The specs that name the file as ``target`` says (a process, a path)."""
+        from .attach import probe_specs
+
+        analyzer = self._analyzer
+        if analyzer is None:
+            return ()
+        facts = analyzer.probe_facts(self)
+        return probe_specs(facts, analyzer.scanned, target, analyzer.shared_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +399,15 @@ def event_names(sites: Iterable[Site]) -> Iterator[str]:
         yield site_event_name(site.name, number)
 
 
+def _shared_names(names: Iterable[str]) -> frozenset[str]:
+    """The probe names that more than one provider uses (a tool must then name both)."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for name in names:
+        (shared if name in seen else seen).add(name)
+    return frozenset(shared)
+
+
 def analyze_scanned(scanned: ScannedFile, demangle: bool = True) -> FileReport:
     """The reports of a scanned file (cheap: the work happens when a property is read).
     ``demangle=False`` leaves C++ and Rust function names as stored."""
@@ -361,9 +420,10 @@ def analyze_scanned(scanned: ScannedFile, demangle: bool = True) -> FileReport:
     for index, site in enumerate(scanned.sites):
         groups.setdefault((site.provider, site.name), []).append(index)
     probes = tuple(
-        ProbeReport(provider, name, tuple(sites[i] for i in indices), tuple(indices))
+        ProbeReport(provider, name, tuple(sites[i] for i in indices), tuple(indices), analyzer)
         for (provider, name), indices in groups.items()
     )
+    analyzer.shared_names = _shared_names(name for _, name in groups)
     by_identity = {id(report.site): report for report in sites}
     slices = tuple(
         SliceReport(
@@ -407,6 +467,7 @@ class StreamedReport:
         # (format, machine...) before it, and a writer prints them first.
         self._first = next(self._sites, None)
         self._analyzer = _FileAnalyzer(scanned, demangle)
+        self._analyzer.attach_facts = {}
         # "provider\0name" -> the index of its one site, or the list of its sites'
         # indices: the one thing kept per probe, as small as it can be.
         self._groups: dict[str, int | list[int]] = {}
@@ -438,12 +499,24 @@ class StreamedReport:
             else:
                 found.append(index)
                 number = len(found) - 1
-            yield SiteReport(site, site_event_name(site.name, number), analyzer)
+            report = SiteReport(site, site_event_name(site.name, number), analyzer)
+            yield report
+            # After the writer has read the site (its arguments are cached by then):
+            # what the probe's attach specs need, as small as the groups.
+            facts = analyzer.attach_facts
+            assert facts is not None
+            if key not in facts:
+                from .attach import ProbeFacts
+
+                facts[key] = ProbeFacts(site.provider, site.name)
+            facts[key].add(report, analyzer.machine)
 
     @property
     def probes(self) -> Iterator[ProbeReport]:
         """Each probe's site indices, in order (its ``sites`` are not kept: empty)."""
+        analyzer = self._analyzer
+        analyzer.shared_names = _shared_names(key.partition("\0")[2] for key in self._groups)
         for key, indices in self._groups.items():
             provider, _, name = key.partition("\0")
             numbers = (indices,) if isinstance(indices, int) else tuple(indices)
-            yield ProbeReport(provider, name, (), numbers)
+            yield ProbeReport(provider, name, (), numbers, analyzer)

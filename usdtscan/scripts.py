@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .args.decode import decode_argument
 from .args.location import Constant
+from .attach import stap_string as _stap_string
 from .cpython import MARKERS_BY_NAME, PROVIDER, MarkerSpec, Version
 from .errors import UsdtscanError
 from .model import Argument, Site, group_sites
@@ -75,10 +76,6 @@ class ScriptTarget:
 
     def has(self, name: str, provider: str = PROVIDER) -> bool:
         return any(s.provider == provider and s.name == name for _, s in self.sites)
-
-
-def _stap_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def generate(

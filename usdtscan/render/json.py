@@ -31,6 +31,7 @@ from ..analysis import (
     Symbol,
     Verdict,
 )
+from ..attach import AttachSpec, AttachTarget
 from ..model import ArchiveMember, Argument, DofInfo, Site
 
 
@@ -246,17 +247,39 @@ def _file_tail(report: FileReport | StreamedReport) -> dict[str, Any]:
     }
 
 
-def _group(probe: ProbeReport) -> dict[str, Any]:
-    return {"provider": probe.provider, "name": probe.name, "sites": list(probe.indices)}
+def attach_to_json(specs: Iterable[AttachSpec]) -> dict[str, dict[str, str]]:
+    """``attach`` (tool to spec), ``attach_refused`` and ``attach_notes`` (tool to reason)."""
+    attach: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    for spec in specs:
+        if spec.spec is None:
+            refused[spec.tool] = spec.why or ""
+        else:
+            attach[spec.tool] = spec.spec
+            if spec.why is not None:
+                notes[spec.tool] = spec.why
+    return {"attach": attach, "attach_refused": refused, "attach_notes": notes}
 
 
-def file_to_json(report: FileReport) -> dict[str, Any]:
-    """One element of ``files``, whole (for callers that add keys, as ``--pid`` does)."""
+def _group(probe: ProbeReport, target: AttachTarget | None = None) -> dict[str, Any]:
+    specs = probe.attach if target is None else probe.attach_to(target)
+    return {
+        "provider": probe.provider,
+        "name": probe.name,
+        "sites": list(probe.indices),
+        **attach_to_json(specs),
+    }
+
+
+def file_to_json(report: FileReport, attach_target: AttachTarget | None = None) -> dict[str, Any]:
+    """One element of ``files``, whole (for callers that add keys, as ``--pid`` does);
+    ``attach_target`` names the file for the attach specs (a process's view of it)."""
     return {
         **_file_head(report),
         "probes": [site_report_to_json(site) for site in report.sites],
         **_file_tail(report),
-        "groups": [_group(probe) for probe in report.probes],
+        "groups": [_group(probe, attach_target) for probe in report.probes],
     }
 
 

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from .. import __version__
+from ..attach import process_target
 from ..process import MappedFile, Mapping, ProcessScan, SystemScan, TracedProcess
 from .json import file_to_json
 from .text import describe_file, hex_or_dash, plural
@@ -27,7 +28,8 @@ def mapping_to_json(mapping: Mapping) -> dict[str, Any]:
 
 
 def mapped_file_to_json(entry: MappedFile, pid: int, demangle: bool = True) -> dict[str, Any]:
-    document = file_to_json(entry.scanned.analyze(demangle))
+    target = process_target(entry.scanned, pid, entry.opened_as)
+    document = file_to_json(entry.scanned.analyze(demangle), target)
     document["pid"] = pid
     document["opened_as"] = entry.opened_as
     document["load_bias"] = entry.load_bias

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..analysis import (
     ArgumentReport,
@@ -21,6 +22,9 @@ from ..analysis import (
     Symbol,
 )
 from ..model import Argument, ScannedFile, Site
+
+if TYPE_CHECKING:
+    from ..attach import AttachSpec
 
 _COLUMNS = ("PROVIDER", "MODULE", "FUNCTION", "NAME", "ADDRESS", "OFFSET", "SEMAPHORE", "ARGS")
 #: The FUNCTION column's widest demangled name: a longer one has its middle
@@ -184,10 +188,25 @@ def render_file(report: FileReport, verbose: bool = False, disassemble: bool = F
             first = probe.sites[0].site
             lines.append("")
             lines.append(f"  {probe.probe_id} ({sites}, args: {first.args_raw or '-'})")
+            lines.extend(_attach_lines(probe.attach))
             for number, site in enumerate(probe.sites, 1):
                 lines.extend(_site_detail(number, site))
                 lines.extend(_decoded_detail(site, disassemble))
     return "\n".join(lines) + "\n"
+
+
+def _attach_lines(specs: Sequence[AttachSpec]) -> list[str]:
+    """Each tool's spec, or why it cannot attach (docs/cli.rst, "Attach specs")."""
+    width = max((len(spec.tool) for spec in specs), default=0)
+    lines = ["    attach:"]
+    for spec in specs:
+        if spec.spec is None:
+            lines.append(f"      {spec.tool:<{width}}  cannot attach: {spec.why}")
+        else:
+            lines.append(f"      {spec.tool:<{width}}  {spec.spec}")
+            if spec.why is not None:
+                lines.append(f"      {'':<{width}}  ({spec.why})")
+    return lines
 
 
 def describe_register(register: Register) -> str:

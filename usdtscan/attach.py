@@ -1,0 +1,457 @@
+"""How to name each probe for each tracer: the one home of every tool's spelling and quoting.
+
+Users lose time on the step after listing: perf wants ``sdt_PROVIDER:NAME``
+after ``perf buildid-cache --add``, bcc wants an absolute path
+(bcc#3863), libbpf wants ``SEC("usdt/PATH:PROVIDER:NAME")``.  Each rule
+below is what the real tool accepted or refused in tests/test_attach.py
+(bpftrace 0.17, bcc 0.26, libbpf 1.1, perf 6.1, SystemTap 4.8, GDB 13):
+
+* bpftrace splits its attach point on ``:`` even inside quotes, so a path
+  holding one cannot be named; other unusual paths are double-quoted.
+* bcc's ``trace`` splits its probe on ``:`` and ends it at a blank or ``(``;
+  a name that two providers of the file share needs ``u:PATH:PROVIDER:NAME``;
+  a probe with a semaphore is enabled only for a process (``-p PID``); a
+  symbol operand fails the whole probe, where a float is merely unreadable.
+* libbpf's section parser is ``sscanf("usdt/%m[^:]:%m[^:]:%m[^:]")``, and
+  libbpf parses every argument when it attaches: one it cannot read makes
+  the whole probe fail (the consumer verdicts of :mod:`usdtscan.args.consumers`).
+* ``perf buildid-cache --add`` refuses a file without a build ID.
+* Tools that attach through uprobes need a linked file (not ``ET_REL``) with
+  the site in a loadable segment, and an ELF file: DOF in Mach-O is DTrace's.
+
+With a PID the specs become the commands that trace that one process; a
+process in another mount namespace (a container) is reached through
+``/proc/PID/root``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .args.location import Memory, Symbol
+from .model import ScannedFile
+
+if TYPE_CHECKING:
+    from .analysis import FileReport, ProbeReport, SiteReport, StreamedReport
+
+TOOLS = ("bpftrace", "bcc", "libbpf", "perf", "stap", "gdb")
+DOF_TOOL = "dtrace"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachSpec:
+    """What to paste into one tool for one probe, or why that tool cannot attach.
+
+    ``spec`` is None exactly when the tool cannot attach; ``why`` then says
+    why.  With a spec, ``why`` is a caveat (a semaphore that needs a PID).
+    """
+
+    tool: str
+    spec: str | None
+    why: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachTarget:
+    """The file as the tools must name it, and the process, if one is traced.
+
+    ``path`` is absolute; ``has_build_id`` is None when it is not known.
+    """
+
+    path: str
+    pid: int | None = None
+    has_build_id: bool | None = None
+
+
+def stap_string(text: str) -> str:
+    """A SystemTap string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def c_string(text: str) -> str:
+    """A C string literal: backslash, quote and every non-printable byte escaped."""
+    out = []
+    for byte in text.encode("utf-8", "surrogateescape"):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+_BPFTRACE_PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
+_BPFTRACE_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _bpftrace_part(text: str) -> str | None:
+    """One field of a bpftrace attach point, quoted when the lexer needs it; None if impossible."""
+    if _BPFTRACE_PLAIN.fullmatch(text):
+        return text
+    if any(c in text for c in ':"\\\n'):
+        return None
+    return f'"{text}"'
+
+
+def bpftrace_probe(path: str, provider: str, name: str) -> AttachSpec:
+    parts = [_bpftrace_part(path), _bpftrace_part(provider), _bpftrace_part(name)]
+    if None in parts:
+        return AttachSpec(
+            "bpftrace",
+            None,
+            "bpftrace splits the attach point on ':' (even quoted) and cannot name "
+            "this path or name; attach through a symlink without ':' or '\"'",
+        )
+    return AttachSpec("bpftrace", "usdt:" + ":".join(p for p in parts if p is not None))
+
+
+def bcc_probe(path: str, provider: str, name: str, name_shared: bool) -> AttachSpec:
+    blocked = [c for c in ":() \t\n" if c in path]
+    if blocked or any(c in provider + name for c in ":() \t\n"):
+        return AttachSpec(
+            "bcc",
+            None,
+            "bcc's trace and argdist split the probe on ':' and end it at a blank or '(': "
+            "attach through a symlink with a plain path",
+        )
+    probe = f"{provider}:{name}" if name_shared else name
+    return AttachSpec("bcc", f"u:{path}:{probe}")
+
+
+def libbpf_section(path: str, provider: str, name: str) -> AttachSpec:
+    if any(":" in part for part in (path, provider, name)):
+        return AttachSpec(
+            "libbpf",
+            None,
+            "libbpf's SEC(\"usdt/PATH:PROVIDER:NAME\") parser splits on ':'; call "
+            "bpf_program__attach_usdt() with the path instead",
+        )
+    return AttachSpec("libbpf", f"SEC({c_string(f'usdt/{path}:{provider}:{name}')})")
+
+
+def perf_commands(path: str, provider: str, name: str) -> str:
+    quoted = shlex.quote(path)
+    return (
+        f"perf buildid-cache --add {quoted} && "
+        f"perf probe -x {quoted} {shlex.quote(f'sdt_{provider}:{name}')}"
+    )
+
+
+def stap_probe(path: str, provider: str, name: str, name_shared: bool) -> str:
+    where = f"process({stap_string(path)})"
+    if name_shared:
+        where += f".provider({stap_string(provider)})"
+    return f"{where}.mark({stap_string(name)})"
+
+
+def gdb_command(provider: str, name: str) -> str:
+    return f"break -probe-stap {provider}:{name}"
+
+
+def dtrace_probe(provider: str, module: str, name: str, pid: int | None) -> str:
+    """DTrace names a USDT provider per process: ``PROVIDERPID``; ``*`` matches every one."""
+    return f"{provider}{'*' if pid is None else pid}:{module}::{name}"
+
+
+# -- when no tool can attach ----------------------------------------------------------
+
+
+_DOF_IN_ELF = "a DOF probe (.SUNW_dof): this tool reads only .note.stapsdt notes"
+
+
+def _structural_refusal(probe: ProbeFacts, scanned: ScannedFile) -> str | None:
+    """Why no uprobe-based tool can attach to any site of the probe, or None."""
+    if scanned.member_of is not None:
+        return "a member of a package or image: extract it, then attach to the file"
+    if scanned.format == "macho":
+        return "a Mach-O file: only DTrace (on macOS) attaches to its DOF probes"
+    if scanned.format != "elf":
+        return "not an ELF file"
+    if scanned.elf_type == "REL":
+        return (
+            "an unlinked object file (ET_REL): its probes can be attached once it is "
+            "linked into an executable or shared library"
+        )
+    if "stapsdt" not in probe.kinds:
+        return _DOF_IN_ELF
+    if not probe.has_offset:
+        return (
+            "no loadable segment holds the site (a separate debug file?): attach to the "
+            "binary the notes describe"
+        )
+    return None
+
+
+class ProbeFacts:
+    """What the specs need to know of a probe's sites, gathered one site at a time
+    (a streamed ``--json`` keeps no sites): their kinds, whether one has a file
+    offset or a semaphore, and the first argument that stops a tool attaching.
+
+    libbpf parses every argument of every site when it attaches, so any
+    argument it refuses fails the attach.  bcc skips arguments it cannot
+    parse (floats) but fails the whole probe on a symbol operand; that is
+    tested on x86-64, where bcc's parser accepts symbol operands (elsewhere
+    it rejects them while parsing, as it does floats).
+    """
+
+    __slots__ = ("has_offset", "kinds", "name", "provider", "refusals", "semaphore", "sites")
+
+    def __init__(self, provider: str, name: str) -> None:
+        self.provider = provider
+        self.name = name
+        self.kinds: set[str] = set()
+        self.has_offset = False
+        self.semaphore = False
+        self.refusals: dict[str, str] = {}
+        self.sites = 0
+
+    @classmethod
+    def of(cls, probe: ProbeReport, machine: str | None) -> ProbeFacts:
+        facts = cls(probe.provider, probe.name)
+        for site in probe.sites:
+            facts.add(site, machine)
+        return facts
+
+    def add(self, report: SiteReport, machine: str | None) -> None:
+        from .args.consumers import BCC_SYMBOL_FAILS
+
+        site = report.site
+        self.sites += 1
+        self.kinds.add(site.kind)
+        self.has_offset = self.has_offset or site.file_offset is not None
+        self.semaphore = self.semaphore or site.semaphore_address is not None
+        if site.kind != "stapsdt":
+            return
+        where = f"site {self.sites} "
+        for number, argument in enumerate(report.arguments or (), 1):
+            libbpf = argument.verdicts.get("libbpf")
+            if libbpf is not None and not libbpf.ok and "libbpf" not in self.refusals:
+                self.refusals["libbpf"] = (
+                    "libbpf fails the whole attach when it cannot parse an argument: "
+                    f"{where}arg{number}: {libbpf.why}"
+                )
+            location = argument.location
+            # A float fails bcc's parse first (4f@g_flt(%rip)), and is skipped.
+            symbolic = isinstance(location, Symbol) or (
+                isinstance(location, Memory) and location.symbol is not None
+            )
+            x86 = machine in ("x86_64", "i386")
+            if x86 and symbolic and not argument.is_float and "bcc" not in self.refusals:
+                self.refusals["bcc"] = f"{where}arg{number} ({argument.raw}): {BCC_SYMBOL_FAILS}"
+
+    def reasons(self) -> dict[str, str]:
+        """Tool to why an argument stops it; ``site N`` is said only of a probe with many."""
+        if self.sites != 1:
+            return dict(self.refusals)
+        return {tool: why.replace("site 1 arg", "arg", 1) for tool, why in self.refusals.items()}
+
+
+# -- the specs ---------------------------------------------------------------------------
+
+
+def probe_specs(
+    probe: ProbeFacts,
+    scanned: ScannedFile,
+    target: AttachTarget,
+    shared_names: frozenset[str] = frozenset(),
+) -> tuple[AttachSpec, ...]:
+    """Every tool's spec for one probe of ``scanned``; ``shared_names`` are the probe
+    names that more than one provider of the file uses."""
+    dtrace = _dtrace_spec(probe, target) if probe.kinds - {"stapsdt"} else None
+    refusal = _structural_refusal(probe, scanned)
+    if refusal is not None:
+        specs = tuple(
+            _gdb_dof(probe, scanned, target.pid)
+            if tool == "gdb" and refusal == _DOF_IN_ELF
+            else AttachSpec(tool, None, refusal)
+            for tool in TOOLS
+        )
+        return specs if dtrace is None else (*specs, dtrace)
+    path, provider, name = target.path, probe.provider, probe.name
+    shared = name in shared_names
+    semaphore = probe.semaphore
+    refused = probe.reasons()
+    linked = [
+        _bpftrace(path, provider, name, target.pid, semaphore),
+        AttachSpec("bcc", None, refused["bcc"])
+        if "bcc" in refused
+        else _bcc(path, provider, name, shared, target.pid, semaphore),
+        AttachSpec("libbpf", None, refused["libbpf"])
+        if "libbpf" in refused
+        else _libbpf(probe, target),
+        _perf(path, provider, name, target),
+        _stap(path, provider, name, shared, target.pid),
+        _gdb(provider, name, target.pid),
+    ]
+    return tuple(linked) if dtrace is None else (*linked, dtrace)
+
+
+def _bpftrace(path: str, provider: str, name: str, pid: int | None, semaphore: bool) -> AttachSpec:
+    spec = bpftrace_probe(path, provider, name)
+    if spec.spec is None:
+        return spec
+    if pid is not None:
+        program = f'{spec.spec} {{ printf("%s\\n", probe); }}'
+        return AttachSpec("bpftrace", f"bpftrace -p {pid} -e {shlex.quote(program)}")
+    if semaphore:
+        return AttachSpec(
+            "bpftrace",
+            spec.spec,
+            "the probe has a semaphore: bpftrace raises it only with -p PID "
+            "(or --usdt-file-activation)",
+        )
+    return spec
+
+
+def _bcc(
+    path: str, provider: str, name: str, shared: bool, pid: int | None, semaphore: bool
+) -> AttachSpec:
+    spec = bcc_probe(path, provider, name, shared)
+    if spec.spec is None:
+        return spec
+    if pid is not None:
+        return AttachSpec("bcc", f"trace -p {pid} {shlex.quote(spec.spec)}")
+    if semaphore:
+        return AttachSpec(
+            "bcc",
+            spec.spec,
+            "the probe has a semaphore: bcc enables it only in a process given with -p PID",
+        )
+    return spec
+
+
+def _libbpf(probe: ProbeFacts, target: AttachTarget) -> AttachSpec:
+    if target.pid is not None:
+        call = ", ".join(
+            [
+                "prog",
+                str(target.pid),
+                c_string(target.path),
+                c_string(probe.provider),
+                c_string(probe.name),
+                "NULL",
+            ]
+        )
+        return AttachSpec("libbpf", f"bpf_program__attach_usdt({call})")
+    return libbpf_section(target.path, probe.provider, probe.name)
+
+
+def _perf(path: str, provider: str, name: str, target: AttachTarget) -> AttachSpec:
+    if target.has_build_id is False:
+        return AttachSpec(
+            "perf",
+            None,
+            "the file has no build ID, and perf buildid-cache --add refuses such files "
+            "(the site's uprobe_events line works)",
+        )
+    commands = perf_commands(path, provider, name)
+    if target.pid is not None:
+        commands += f" && perf record -e {shlex.quote(f'sdt_{provider}:{name}')} -p {target.pid}"
+    return AttachSpec("perf", commands)
+
+
+def _stap(path: str, provider: str, name: str, shared: bool, pid: int | None) -> AttachSpec:
+    point = stap_probe(path, provider, name, shared)
+    if pid is None:
+        return AttachSpec("stap", point)
+    script = f'probe {point} {{ if (pid() == target()) printf("%s\\n", pn()) }}'
+    return AttachSpec("stap", f"stap -x {pid} -e {shlex.quote(script)}")
+
+
+def _gdb(provider: str, name: str, pid: int | None) -> AttachSpec:
+    command = gdb_command(provider, name)
+    if pid is None:
+        return AttachSpec("gdb", command)
+    return AttachSpec("gdb", f"gdb -p {pid} -ex {shlex.quote(command)}")
+
+
+def _gdb_dof(probe: ProbeFacts, scanned: ScannedFile, pid: int | None) -> AttachSpec:
+    """GDB reads ``.SUNW_dof`` itself (``-probe-dtrace``), with support on x86-64 alone."""
+    if scanned.machine != "x86_64":
+        return AttachSpec("gdb", None, "GDB implements DTrace (DOF) probes for x86-64 only")
+    command = f"break -probe-dtrace {probe.provider}:{probe.name}"
+    caveat = None
+    if "dof-is-enabled" not in probe.kinds:
+        caveat = "GDB 13.1 crashes (SIGSEGV) on a DOF probe without an is-enabled site"
+    if pid is not None:
+        command = f"gdb -p {pid} -ex {shlex.quote(command)}"
+    return AttachSpec("gdb", command, caveat)
+
+
+def _dtrace_spec(probe: ProbeFacts, target: AttachTarget) -> AttachSpec:
+    module = os.path.basename(target.path)
+    point = dtrace_probe(probe.provider, module, probe.name, target.pid)
+    if target.pid is None:
+        return AttachSpec(DOF_TOOL, point)
+    return AttachSpec(DOF_TOOL, f"dtrace -p {target.pid} -n {shlex.quote(point + ' {}')}")
+
+
+# -- whole files ---------------------------------------------------------------------------
+
+
+def file_build_id(path: str) -> bool | None:
+    """Whether the ELF file at ``path`` has a build ID (None when it cannot be read)."""
+    from .elf import ElfFile
+    from .errors import UsdtscanError
+    from .fileio import opened
+
+    try:
+        with opened(path) as reader:
+            elf = ElfFile(path, reader)
+            try:
+                return elf.build_id() is not None
+            finally:
+                elf.release()
+    except UsdtscanError:
+        return None
+
+
+def default_target(scanned: ScannedFile) -> AttachTarget:
+    """The file as given, made absolute and free of symlinks, as the tools resolve it."""
+    path = os.path.realpath(scanned.path)
+    known = scanned.format == "elf" and scanned.member_of is None
+    return AttachTarget(path, None, file_build_id(scanned.path) if known else None)
+
+
+def process_target(scanned: ScannedFile, pid: int, opened_as: str) -> AttachTarget:
+    """A file mapped by process ``pid``: named through ``/proc/PID/root`` when the process
+    sees another file system than ours (a container), else by the path it maps."""
+    path = scanned.path
+    if not _same_mount_namespace(pid):
+        path = f"/proc/{pid}/root{path}"
+    has_build_id = file_build_id(opened_as) if scanned.format == "elf" else None
+    return AttachTarget(path, pid, has_build_id)
+
+
+def _same_mount_namespace(pid: int) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        # Unreadable (no permission): the /proc/PID/root form is right in either case.
+        return False
+
+
+def attach_specs(
+    report: FileReport | StreamedReport | ScannedFile, target: AttachTarget | None = None
+) -> list[tuple[ProbeReport, tuple[AttachSpec, ...]]]:
+    """Each probe of the file and every tool's spec for it.
+
+    ``target`` names the file for the tools (default: the file as given,
+    made absolute; :func:`process_target` for a process).  The same specs
+    are :attr:`usdtscan.ProbeReport.attach`.
+    """
+    if isinstance(report, ScannedFile):
+        report = report.analyze()
+    if target is None:
+        return [(probe, probe.attach) for probe in report.probes]
+    return [(probe, probe.attach_to(target)) for probe in report.probes]
