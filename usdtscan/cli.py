@@ -320,9 +320,10 @@ def _stream_json(
     from .scan import iter_scan
 
     status = EXIT_OK
+    arch_unused = arch is not None
 
     def reports() -> Iterator[FileReport | StreamedReport]:
-        nonlocal status
+        nonlocal status, arch_unused
         for target in targets:
             if target.error is None and _starts_as_elf(target.path):
                 scanned = ScannedFile(target.path)
@@ -338,6 +339,9 @@ def _stream_json(
                 if scanned.error is not None:
                     print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
                     status = EXIT_TROUBLE
+                if arch is not None and arch_unused and scanned.format == "elf":
+                    arch_unused = False  # once per run
+                    _arch_warning(scanned, arch)
 
     write_stream(renderer.iter_document(reports()))
     return status
@@ -368,6 +372,15 @@ def _starts_as_elf(path: str) -> bool:
             return stream.read(4) == ELF_MAGIC
     except OSError:
         return False
+
+
+def _arch_warning(scanned: ScannedFile, arch: str) -> None:
+    """``--arch`` picks a Mach-O slice; an ELF file has one architecture, read whole."""
+    print(
+        f"usdtscan: {scanned.path}: warning: --arch {arch} selects a slice of "
+        f"Mach-O files only; this is an ELF file for {scanned.machine}, read whole",
+        file=sys.stderr,
+    )
 
 
 def _kept(scanned: ScannedFile, keep: SiteFilter) -> ScannedFile:
@@ -440,12 +453,18 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if options.recursive and options.format != "json" and Progress.wanted():
         progress = Progress(len(targets))
     tick = None if progress is None else progress.advance
+    arch_unused = options.arch is not None
     for scanned in scan_targets(targets, jobs, debug_dirs, options.arch, tick):
         if scanned.error is not None:
             if progress is not None:
                 progress.clear()
             print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE
+        if arch_unused and scanned.format == "elf":
+            arch_unused = False  # once per run: under -r every ELF file would repeat it
+            if progress is not None:
+                progress.clear()
+            _arch_warning(scanned, options.arch)
         scanned_files.append(scanned)  # -p is applied after the libraries are followed
     if progress is not None:
         progress.clear()

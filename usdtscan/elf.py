@@ -266,8 +266,10 @@ class ElfFile:
             data = BytesReader(path, data)
         self._source: ByteSource = data
         head = self._source.head(16)
-        if len(head) < 16 or head[:4] != ELF_MAGIC:
+        if head[:4] != ELF_MAGIC:
             raise NotObjectFileError(path, "not an ELF file")
+        if len(head) < 16:
+            raise MalformedFileError(path, "truncated ELF header", len(head))
         ei_class, ei_data = head[EI_CLASS], head[EI_DATA]
         if ei_class not in _EHDR_TAIL:
             raise MalformedFileError(path, f"unknown ELF class {ei_class}", EI_CLASS)
