@@ -109,7 +109,7 @@ def build_check_parser() -> argparse.ArgumentParser:
 
 
 def build_script_parser() -> argparse.ArgumentParser:
-    from .scripts import KINDS
+    from .scripts import DEFAULT_TAPSET_ALIAS, KINDS
 
     parser = argparse.ArgumentParser(
         prog="usdtscan script",
@@ -127,9 +127,10 @@ def build_script_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--alias",
-        default="python",
+        default=DEFAULT_TAPSET_ALIAS,
         metavar="NAME",
-        help="tapset: name the aliases NAME.function.entry/.return (default: python)",
+        help="tapset: name the aliases NAME.function.entry/.return (default: "
+        f"{DEFAULT_TAPSET_ALIAS}, which SystemTap's own tapsets do not use)",
     )
     _common(parser)
     return parser

@@ -31,6 +31,11 @@ from .uprobe import (
     site_event_name,
 )
 
+# SystemTap's own tapset/python.stp defines python.function.entry/.return (over a
+# /usr/lib*/libpython*.so* glob that matches nothing on Debian's multiarch layout,
+# which makes every use of the name fail); no tapset of SystemTap 4.8 uses cpython.
+DEFAULT_TAPSET_ALIAS = "cpython"
+
 KINDS = ("tapset", "stap-calltree", "stap-top", "dtrace-calltree", "bpftrace", "uprobe-events")
 CPYTHON_ONLY = ("tapset", "stap-calltree", "stap-top", "dtrace-calltree")
 
@@ -79,7 +84,11 @@ class ScriptTarget:
 
 
 def generate(
-    kind: str, target: ScriptTarget, *, start_function: str = "start", alias: str = "python"
+    kind: str,
+    target: ScriptTarget,
+    *,
+    start_function: str = "start",
+    alias: str = DEFAULT_TAPSET_ALIAS,
 ) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown script kind {kind!r}")
@@ -173,11 +182,11 @@ def _header(comment: str, kind: str, target: ScriptTarget, usage: str) -> str:
 def _tapset(target: ScriptTarget, prefix: str) -> str:
     usage = (
         f"Wraps function__entry and function__return as {prefix}.function.entry/.return,\n"
-        "with filename, funcname and lineno.  Use it with stap -I DIR.\n"
-        "SystemTap ships its own tapset/python.stp with python.function.entry over\n"
-        "a glob of libpython files in /usr/lib*; stap expands every alias of a name, so\n"
-        "where that glob matches nothing (Debian's multiarch paths) any use of the\n"
-        "python.* names fails: generate this with --alias NAME to avoid the clash."
+        "with filename, funcname and lineno (and frameptr where the marker passes\n"
+        "a frame).  Use it with stap -I DIR.  Not named python.*: SystemTap ships\n"
+        "tapset/python.stp with python.function.entry over a glob of libpython files\n"
+        "in /usr/lib*, and stap expands every alias of a name, so where that glob\n"
+        "matches nothing (Debian's multiarch paths) any use of python.* fails."
     )
     return _header("/*", "tapset", target, usage) + "\n" + _aliases(target, prefix)
 

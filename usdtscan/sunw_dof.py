@@ -14,6 +14,7 @@ from . import dof
 from .elf import PF_X, ElfFile, ElfType, FunctionIndex, Section
 from .errors import MalformedFileError
 from .model import ScannedFile, Site
+from .reloc import SHT_REL, SHT_RELA, relocated_section_data
 
 SHT_SUNW_DOF = 0x6FFFFFF4
 SECTION_NAME = ".SUNW_dof"
@@ -33,9 +34,22 @@ def dof_sections(elf: ElfFile) -> list[Section]:
     return [s for s in elf.sections if s.type == SHT_SUNW_DOF and s.name == SECTION_NAME]
 
 
-def _sites(elf: ElfFile, section: Section, functions: FunctionIndex | None) -> list[Site]:
+def _sites(
+    elf: ElfFile, section: Section, functions: FunctionIndex | None, notes: list[str]
+) -> list[Site]:
+    """The sites of one DOF section; what could not be relocated goes to ``notes``."""
     relocatable = elf.e_type == ElfType.REL
-    blob = elf.section_data(section)
+    # dtrace -G leaves each probe record's dofpr_addr to the link editor: an
+    # absolute relocation against the probe's function, as for stapsdt notes.
+    # Without a relocation section for the DOF, the addresses stay unknown.
+    relocated = relocatable and any(
+        r.type in (SHT_REL, SHT_RELA) and r.info == section.index for r in elf.sections
+    )
+    if relocated:
+        blob, problems = relocated_section_data(elf, section)
+        notes.extend(problems)
+    else:
+        blob = elf.section_data(section)
     decoded = dof.decode(blob, elf.path, section.offset, None if relocatable else section.addr)
     abi = _ABI.get(elf.machine, elf.machine)
     mask = (1 << elf.bits) - 1
@@ -50,6 +64,8 @@ def _sites(elf: ElfFile, section: Section, functions: FunctionIndex | None) -> l
                 file_offset: int | None = None
                 function: str | None = None
                 if relocatable:
+                    if relocated:  # section-relative, as readelf shows an object's
+                        address = (probe.addr + offset) & mask
                     function = f"{probe.function}+{offset:#x}"
                 else:
                     address = (probe.addr + offset) & mask
@@ -94,10 +110,10 @@ def scan_sunw_dof(elf: ElfFile, scanned: ScannedFile) -> None:
             return
         functions = None if elf.e_type == ElfType.REL else elf.function_index()
         for section in sections:
-            scanned.sites.extend(_sites(elf, section, functions))
+            scanned.sites.extend(_sites(elf, section, functions, scanned.warnings))
         if elf.e_type == ElfType.REL:
             scanned.warnings.append(
-                "relocatable object: DOF probe addresses are unrelocated, no file offsets"
+                "relocatable object: DOF addresses are section-relative, no file offsets"
             )
     except MalformedFileError as exc:
         if scanned.error is None:
