@@ -343,7 +343,9 @@ def libbpf_loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _libbpf_attach(loader: Path, section: str, work: Path) -> subprocess.CompletedProcess[str]:
+def _libbpf_attach(
+    loader: Path, section: str, work: Path, *call: str
+) -> subprocess.CompletedProcess[str]:
     obj = work / "prog.o"
     arch = {"x86_64": "x86", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
     subprocess.run(
@@ -355,7 +357,9 @@ def _libbpf_attach(loader: Path, section: str, work: Path) -> subprocess.Complet
         check=True,
         timeout=300,
     )  # fmt: skip
-    return subprocess.run([str(loader), str(obj)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(loader), str(obj), *call], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_libbpf_attaches_every_spec_and_refuses_where_we_say(
@@ -464,3 +468,53 @@ def test_bpftrace_pid_spec_raises_the_semaphore_and_fires(waiting: int) -> None:
             tracer.kill()
             tracer.wait(timeout=30)
         reader.join(timeout=30)
+
+
+@pytest.mark.parametrize("waiting", [False, True], ids=["same-ns", "container"], indirect=True)
+def test_pid_commands_are_accepted_by_gdb_bcc_stap_and_libbpf(
+    waiting: int, tmp_path: Path, libbpf_loader: Path
+) -> None:
+    pid = waiting
+    result = run_cli("--pid", str(pid), "--json", "-p", "fxsem:guarded")
+    entry = next(f for f in json.loads(result.stdout)["files"] if f["path"] == str(WAIT))
+    attach = entry["groups"][0]["attach"]
+    if shutil.which("gdb") is not None:
+        gdb = shlex.split(attach["gdb"])
+        done = subprocess.run(
+            [gdb[0], "-nx", "-batch", *gdb[1:]], capture_output=True, text=True, timeout=120
+        )
+        assert "Breakpoint 1 at 0x" in done.stdout, done.stdout + done.stderr
+    if Path("/usr/sbin/trace-bpfcc").exists():
+        trace = shlex.split(attach["bcc"])
+        assert trace[:3] == ["trace", "-p", str(pid)]
+        # With the PID, bcc enables the probe despite its semaphore.
+        assert _bcc("--pid", str(pid), trace[3]) == [f"OK {trace[3]}"]
+    if shutil.which("stap") is not None:
+        stap = shlex.split(attach["stap"])
+        kernel = _fake_kernel_tree(tmp_path / "kernel")
+        done = subprocess.run(
+            [stap[0], "-r", str(kernel), "-p2", *stap[1:]],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    call = attach["libbpf"]
+    prefix = f"bpf_program__attach_usdt(prog, {pid}, "
+    assert call.startswith(prefix) and call.endswith(", NULL)")
+    path, provider, name = (json.loads(a) for a in call[len(prefix) : -len(", NULL)")].split(", "))
+    done = _libbpf_attach(libbpf_loader, '"usdt"', tmp_path, str(pid), path, provider, name)
+    assert "attached" in done.stdout, done.stderr[-3000:]
+
+
+def test_macho_dof_gets_dtrace_only(tmp_path: Path) -> None:
+    from .dofwriter import X86_CODE, MachFunction, write_macho, x86_demo_dof
+
+    image, _, _ = write_macho(X86_CODE, [MachFunction("_myfunc", 0)], x86_demo_dof)
+    path = tmp_path / "demo"
+    path.write_bytes(image)
+    specs = specs_of(path)["demo:fire"]
+    assert specs["dtrace"].spec == "demo*:demo::fire"
+    for tool in ("bpftrace", "bcc", "libbpf", "perf", "stap", "gdb"):
+        assert specs[tool].spec is None
+        assert specs[tool].why == "a Mach-O file: only DTrace (on macOS) attaches to its DOF probes"
