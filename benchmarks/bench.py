@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -90,8 +91,20 @@ class Result:
     ratio: float | None = None  # seconds / usdtscan's seconds on the same input
 
 
+# A child's ru_maxrss starts at its parent's RSS at fork (Linux keeps the
+# high-water mark across exec), so commands are started by GNU time, whose own
+# RSS is 2 MiB, and its %M is the peak: not this Python process's 15 MiB.
+TIME = "/usr/bin/time"
+MARK = "@@maxrss "
+
+
 def run_once(command: Command) -> tuple[float, float, int, str]:
     """Wall seconds, peak RSS (MiB), exit status and the first stderr line."""
+    if Path(TIME).is_file():
+        if isinstance(command, str):
+            command = f"{TIME} -f '{MARK}%M' sh -c {shlex.quote(command)}"
+        else:
+            command = [TIME, "-f", f"{MARK}%M", *command]
     start = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -105,8 +118,12 @@ def run_once(command: Command) -> tuple[float, float, int, str]:
     errors = process.stderr.read()
     _pid, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
-    first = errors.decode(errors="replace").strip().splitlines()[:1]
-    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), "".join(first)
+    lines = errors.decode(errors="replace").strip().splitlines()
+    peak = usage.ru_maxrss / 1024
+    if lines and lines[-1].startswith(MARK):
+        peak = int(lines.pop()[len(MARK) :]) / 1024
+    lines = [line for line in lines if not line.startswith("Command exited with non-zero")]
+    return elapsed, peak, os.waitstatus_to_exitcode(status), "".join(lines[:1])
 
 
 def measure(label: str, name: str, command: Command, repeat: int, slow: float) -> Result:
@@ -163,7 +180,7 @@ def file_commands(path: Path, full: bool) -> dict[str, Command]:
                 "gdb info probes": ["gdb", "-batch", "-ex", "info probes all", str(path)],
                 "bpftrace -l": ["bpftrace", "-l", f"usdt:{path}:*"],
                 "tplist-bpfcc -l": ["tplist-bpfcc", "-l", str(path)],
-                "pyelftools notes": [PYTHON, "-c", PYELFTOOLS, str(path)],
+                "pyelftools notes": [sys.executable, "-c", PYELFTOOLS, str(path)],
             }
         )
     return commands
