@@ -9,6 +9,9 @@ filled by ``../shared/corpus/fetch``) and its tests are skipped when absent.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,18 @@ def corpus_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"corpus file {relative} not fetched (../shared/corpus/fetch {CORPUS})")
     return path
+
+
+def run_usdtscan(
+    *args: str, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed CLI as a user runs it, from this interpreter: no stdin (a test
+    must never wait on a terminal), text output, and a bound on a hang."""
+    return subprocess.run(
+        [sys.executable, "-m", "usdtscan", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
+    )

@@ -19,7 +19,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest
 import usdtscan
 from usdtscan.attach import AttachSpec, AttachTarget, attach_specs, c_string
 
-from .conftest import FIXTURE_BIN, REPO, corpus_file
+from .conftest import FIXTURE_BIN, REPO, corpus_file, run_usdtscan
 from .dofwriter import ElfFunction, Probe, Provider, write_dof, write_elf
 
 SAMPLE = FIXTURE_BIN / "x86_64" / "probes-O2"  # no build ID
@@ -56,13 +55,7 @@ def spec_texts(path: Path, tool: str) -> dict[str, str]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_usdtscan(*args)
 
 
 # -- the spellings ----------------------------------------------------------------------

@@ -14,19 +14,13 @@ import pytest
 from usdtscan import FileAccessError, MalformedFileError, NotObjectFileError, probes, scan
 from usdtscan.elf import ElfFile
 
-from .conftest import FIXTURE_BIN
+from .conftest import FIXTURE_BIN, run_usdtscan
 
 SAMPLE = FIXTURE_BIN / "x86_64" / "probes-O2"
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_usdtscan(*args, timeout=timeout)
 
 
 def note_section_offset(path: Path) -> tuple[int, int]:

@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +23,7 @@ import pytest
 
 from usdtscan import debuginfod, scan
 
-from .conftest import CORPUS, FIXTURE_BIN
+from .conftest import CORPUS, FIXTURE_BIN, run_usdtscan
 
 STRIPPED = FIXTURE_BIN / "x86_64" / "probes-O2.stripped"
 DEBUG = FIXTURE_BIN / "x86_64" / "probes-O2.debug"
@@ -38,14 +37,7 @@ UNKNOWN_ID = "00" * 19 + "01"
 
 
 def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **env},
-    )
+    return run_usdtscan(*args, timeout=timeout, env=env)
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from usdtscan import SiteReport, analyze, scan
 from usdtscan.demangle import demangle, demangle_function, function_matches, without_parameters
 from usdtscan.render.text import FUNCTION_WIDTH, elide
 
-from .conftest import CORPUS, FIXTURE_BIN, corpus_binaries, corpus_file
+from .conftest import CORPUS, FIXTURE_BIN, corpus_binaries, corpus_file, run_usdtscan
 
 DEMANGLE = FIXTURE_BIN / "x86_64-demangle"
 CXX = DEMANGLE / "probes-cxx"
@@ -61,13 +61,7 @@ RUST_LEGACY_FUNCTIONS = {
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_usdtscan(*args, timeout=60)
 
 
 def tool(name: str) -> str:

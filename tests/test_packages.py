@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
 import zipfile
@@ -28,7 +27,7 @@ import pytest
 
 from usdtscan.packages import MAX_MEMBER, scan_archive
 
-from .conftest import FIXTURE_BIN
+from .conftest import FIXTURE_BIN, run_usdtscan
 
 EXE = FIXTURE_BIN / "x86_64" / "probes-O2"
 LIB = FIXTURE_BIN / "x86_64-so" / "libprobes-O2.so"
@@ -38,13 +37,7 @@ KEYS = ("provider", "name", "address", "file_offset", "semaphore_address", "args
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_usdtscan(*args, timeout=timeout)
 
 
 def sites_of(document: dict[str, Any]) -> list[list[Any]]:

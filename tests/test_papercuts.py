@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 import usdtscan
 from usdtscan import dof
 
-from .conftest import FIXTURE_BIN, corpus_file
+from .conftest import FIXTURE_BIN, corpus_file, run_usdtscan
 from .dofwriter import ElfFunction, Probe, Provider, write_dof, write_elf
 
 SAMPLE = FIXTURE_BIN / "x86_64" / "probes-O2"
@@ -25,13 +24,7 @@ ARM64 = FIXTURE_BIN / "aarch64" / "probes-O2"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_usdtscan(*args, timeout=60)
 
 
 def test_arch_for_elf_files_warns_once_naming_the_files_architecture() -> None:

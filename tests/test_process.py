@@ -21,7 +21,7 @@ from usdtscan import FileAccessError
 from usdtscan.elf import ElfFile, SegmentType
 from usdtscan.process import MappedFile, Mapping, ProcessScan, parse_maps, scan_process
 
-from .conftest import FIXTURE_BIN
+from .conftest import FIXTURE_BIN, run_usdtscan
 
 WAIT = FIXTURE_BIN / "x86_64" / "wait"
 
@@ -295,13 +295,7 @@ class MemfdLoader:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usdtscan", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_usdtscan(*args)
 
 
 def test_memfd_loaded_object_is_listed() -> None:
