@@ -10,31 +10,17 @@
 #
 # Usage: scripts/cpython-source.sh [DEST]   (default ~/.cache/usdtscan-cpython/src)
 # Prints one line per tarball: VERSION PATH.  Idempotent; must run as root the
-# first time (it writes /etc/apt/sources.list.d/usdtscan-deb-src.sources).
+# first time (scripts/deb-src.sh adds the deb-src lines).
 set -euo pipefail
 
 DEST=${1:-${USDTSCAN_CPYTHON_CACHE:-$HOME/.cache/usdtscan-cpython}/src}
-SRC_LIST=/etc/apt/sources.list.d/usdtscan-deb-src.sources
 SUITES=(trixie sid)
 PACKAGE=python3.13
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -q)
 
 mkdir -p "$DEST"
 
-if [ ! -f "$SRC_LIST" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "cpython-source.sh: $SRC_LIST missing and not root: cannot add deb-src lines" >&2
-        exit 1
-    fi
-    cat >"$SRC_LIST" <<SOURCES
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: ${SUITES[*]}
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-    apt-get "${APT_OPTS[@]}" update >&2 || echo "cpython-source.sh: warning: apt-get update reported errors" >&2
-fi
+bash "$(dirname "$0")/deb-src.sh" "${SUITES[@]}"
 
 cd "$DEST"
 for suite in "${SUITES[@]}"; do

@@ -7,33 +7,14 @@
 #
 # Usage: scripts/libbpf-source.sh [DEST]  (default ~/.cache/usdtscan-libbpf)
 # Prints "VERSION PATH" per file.  Root is needed the first time, to add
-# trixie/sid deb-src lines (/etc/apt/sources.list.d/usdtscan-libbpf-src.sources).
+# trixie/sid deb-src lines (scripts/deb-src.sh).
 # Only the .orig tarball is downloaded (about 1 MB each), one member is kept.
 set -euo pipefail
 DEST=${1:-$HOME/.cache/usdtscan-libbpf}
-SRC_LIST=/etc/apt/sources.list.d/usdtscan-libbpf-src.sources
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -q)
 VERSIONS=(1.5.0-3 1.7.0-1)
 
-have_suite() {  # any deb-src entry already serving suite $1?
-    grep -rqs -E "^(Suites:.*[[:space:]]$1([[:space:]]|$)|deb-src .* $1 )" /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
-}
-missing=()
-for suite in trixie sid; do have_suite "$suite" || missing+=("$suite"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "libbpf-source.sh: no deb-src for ${missing[*]} and not root" >&2
-        exit 1
-    fi
-    cat >"$SRC_LIST" <<SOURCES
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: ${missing[*]}
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-    apt-get "${APT_OPTS[@]}" update >&2 || echo "libbpf-source.sh: apt-get update reported errors" >&2
-fi
+bash "$(dirname "$0")/deb-src.sh" trixie sid
 
 mkdir -p "$DEST"
 for version in "${VERSIONS[@]}"; do

@@ -10,11 +10,10 @@
 #
 # Usage: scripts/provider-files.sh [DEST]  (default ~/.cache/usdtscan-provider)
 # Root is needed the first time, to add bookworm/trixie deb-src lines
-# (/etc/apt/sources.list.d/usdtscan-provider-src.sources) and apt-get update.
+# (scripts/deb-src.sh) and apt-get update.
 # The copies committed in fixtures/provider/ came from this script.
 set -euo pipefail
 DEST=${1:-$HOME/.cache/usdtscan-provider}
-SRC_LIST=/etc/apt/sources.list.d/usdtscan-provider-src.sources
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -q)
 # package | suite | member inside the tarball's top directory
 FILES=(
@@ -23,20 +22,7 @@ FILES=(
     "python3.13|trixie|Include/pydtrace.d"
 )
 
-if [ ! -f "$SRC_LIST" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "provider-files.sh: $SRC_LIST missing and not root: cannot add deb-src lines" >&2
-        exit 1
-    fi
-    cat >"$SRC_LIST" <<SOURCES
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-    apt-get "${APT_OPTS[@]}" update >&2 || echo "provider-files.sh: apt-get update reported errors" >&2
-fi
+bash "$(dirname "$0")/deb-src.sh" bookworm trixie
 
 mkdir -p "$DEST"
 for row in "${FILES[@]}"; do

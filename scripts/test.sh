@@ -22,6 +22,10 @@ if [ "$(id -u)" != 0 ] && command -v sudo > /dev/null; then
 fi
 if [ "$(id -u)" = 0 ] || [ "${#as_root[@]}" -gt 0 ]; then
     "${as_root[@]}" bash scripts/install-toolchains.sh
+    # Source indexes for the tiers that read Debian source packages (the
+    # CPython build, libbpf's parser, the DTrace provider files).
+    "${as_root[@]}" bash scripts/deb-src.sh bookworm trixie sid \
+        || echo "test.sh: deb-src lines could not be added; the source tiers may skip"
     if [ -f ../shared/corpus/fetch ]; then
         "${as_root[@]}" bash ../shared/corpus/fetch "$corpus" > "$log/usdtscan-corpus-fetch.log" 2>&1 \
             || echo "test.sh: corpus fetch reported errors (see $log/usdtscan-corpus-fetch.log)"
@@ -48,6 +52,10 @@ if [ -f ../shared/macho/fetch ]; then
     bash ../shared/macho/fetch "$macho" > "$log/usdtscan-macho-fetch.log" 2>&1 \
         || echo "test.sh: Mach-O fetch reported errors (see $log/usdtscan-macho-fetch.log)"
 fi
+# PostgreSQL's and CPython's DTrace provider files, for check --provider's
+# test that the copies in fixtures/provider/ are Debian's (cached).
+bash scripts/provider-files.sh > "$log/usdtscan-provider-files.log" 2>&1 \
+    || echo "test.sh: provider files not fetched (see $log/usdtscan-provider-files.log)"
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint,docs,release]'
