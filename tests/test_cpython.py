@@ -241,22 +241,6 @@ def test_wrong_argument_size_fails_the_check(
     assert "FAIL: wrong arguments in python:gc__start" in out
 
 
-@pytest.mark.corpus
-def test_objcopy_dropped_notes_fail_every_marker(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    if shutil.which("objcopy") is None:
-        pytest.skip("objcopy not installed")
-    broken = tmp_path / "libpython3.11.so.1.0"
-    subprocess.run(
-        ["objcopy", "--remove-section=.note.stapsdt", str(corpus_file(LIB311_AMD64)), str(broken)],
-        check=True,
-    )
-    status, out, _ = _run(["check", "--cpython", str(broken)], capsys)
-    assert status == 1
-    assert out.count("missing   ") == 8
-
-
 def test_unreadable_and_not_cpython_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -551,6 +535,7 @@ def test_objcopy_dropped_notes_say_built_without_dtrace(
     )
     status, out, _ = _run(["check", "--cpython", str(broken)], capsys)
     assert status == 1
+    assert out.count("missing   ") == 8  # every marker fails
     assert "  note: no .note.stapsdt notes at all: built without --with-dtrace?\n" in out
     assert out.rstrip().endswith("(no .note.stapsdt notes at all: built without --with-dtrace?)")
     # No caveat under a missing marker (audit's would be the one printed).
