@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 from . import cpython
 from .errors import UsdtscanError
+from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
 from .lint import RULES, LintResult, lint
 from .output import write_stdout
-
-EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 
 
 def ignored_ids(values: Sequence[str]) -> list[str]:

@@ -20,16 +20,13 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .debuginfo import DEFAULT_DEBUG_DIRS
+from .exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_TROUBLE
 from .model import ScannedFile, Site
 from .output import write_stdout, write_stream
 
 if TYPE_CHECKING:
     from .analysis import FileReport, StreamedReport
     from .walk import Target
-
-EXIT_OK = 0
-EXIT_TROUBLE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,12 +26,11 @@ from typing import Any
 from . import cpython, cpython_check
 from .cpython import Interpreter, MarkerReport
 from .cpython_check import NO_DTRACE, CPythonCheck
+from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
 from .model import Site
 from .output import write_stdout
 from .render.text import hex_or_dash, plural
 from .scan import scan_each_or_error
-
-EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 
 
 def _version_argument(text: str) -> cpython.Version:

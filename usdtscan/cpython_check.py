@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import cpython
 from .cpython import Interpreter, MarkerReport, Version
-from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
+from .exitcodes import EXIT_OK, check_status
 
 __all__ = ["CPythonCheck", "MarkerFile", "check_cpython"]
 
@@ -75,9 +75,7 @@ class CPythonCheck:
     @property
     def status(self) -> int:
         """The exit status of ``usdtscan check`` for this file: 0 ok, 1 failed, 2 trouble."""
-        if self.error is not None:
-            return EXIT_TROUBLE
-        return EXIT_FAILED if self.failures else EXIT_OK
+        return check_status(self.error, bool(self.failures))
 
     @property
     def ok(self) -> bool:

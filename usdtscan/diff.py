@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import UsdtscanError
-from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
+from .exitcodes import EXIT_OK, check_status
 from .model import Probe, ScannedFile, Site, group_sites
 from .scan import scan
 
@@ -69,9 +69,7 @@ class DiffResult:
     def status(self) -> int:
         """The exit status of ``usdtscan diff``: 0 no breaking change (or all allowed),
         1 a probe removed or its arguments changed, 2 a file could not be read."""
-        if self.error is not None:
-            return EXIT_TROUBLE
-        return EXIT_FAILED if self.failures else EXIT_OK
+        return check_status(self.error, bool(self.failures))
 
     @property
     def ok(self) -> bool:

@@ -11,3 +11,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 # A usage error, or an input that could not be read (or checked) at all.
 EXIT_TROUBLE = 2
+# Ctrl-C: 128 + SIGINT, as a shell reports a process that SIGINT ended.
+EXIT_INTERRUPTED = 130
+
+
+def check_status(error: str | None, failed: bool) -> int:
+    """The exit status of one check result (CPython markers, lint, diff): trouble when
+    the input could not be read, else failed or ok; one rule so that the three agree."""
+    if error is not None:
+        return EXIT_TROUBLE
+    return EXIT_FAILED if failed else EXIT_OK

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
-from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
+from .exitcodes import EXIT_OK, check_status
 from .fileio import opened
 from .model import BaseAdjustment, Probe, ScannedFile, Site, group_sites
 from .provider import DeclaredProbe
@@ -218,9 +218,7 @@ class LintResult:
     @property
     def status(self) -> int:
         """The exit status of ``usdtscan check PATH``: 0 clean, 1 an error finding, 2 trouble."""
-        if self.error is not None:
-            return EXIT_TROUBLE
-        return EXIT_FAILED if self.errors else EXIT_OK
+        return check_status(self.error, bool(self.errors))
 
     @property
     def ok(self) -> bool:
