@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Show that a change leaves ``usdtscan --json`` alone, or list what it changes.
+"""Show that a change leaves usdtscan's output alone (JSON and text), or list what it changes.
 
-    scripts/json-compare.py dump OUT.json [--tree DIR]
-    scripts/json-compare.py compare BEFORE.json AFTER.json
-    scripts/json-compare.py REV          # dump REV (git archive) and the work tree, compare
+    scripts/output-compare.py dump OUT.json [--tree DIR]
+    scripts/output-compare.py compare BEFORE.json AFTER.json
+    scripts/output-compare.py REV          # dump REV (git archive) and the work tree, compare
 
-``dump`` runs ``python -m usdtscan --json`` of the source tree ``DIR``
-(default: this checkout) on every fixture binary with a readelf oracle, every
-corpus binary (``$USDTSCAN_CORPUS``) and every Mach-O download
-(``$USDTSCAN_MACHO``), one file per process so that a crash names its file,
-and writes ``{path: file entry}``.  ``compare`` prints each differing key,
-with list indices folded to ``[]`` so that one intended change reads as one
-line with its count, and exits 1 when anything differs.  Nothing here is
-timed; it is the rewrite's proof, run by hand (docs/benchmarks.rst).
+``dump`` runs ``python -m usdtscan --json`` and plain ``python -m usdtscan``
+(the table) of the source tree ``DIR`` (default: this checkout) on every
+fixture binary with a readelf oracle, every corpus binary
+(``$USDTSCAN_CORPUS``) and every Mach-O download (``$USDTSCAN_MACHO``), one
+file per process so that a crash names its file, and writes
+``{path: {"json": file entry, "text": stdout, "stderr": ..., "status": N}}``.
+``compare`` prints each differing JSON key, with list indices folded to
+``[]`` so that one intended change reads as one line with its count, and the
+files whose text, stderr or exit status differ at all (byte for byte), and
+exits 1 when anything differs.  Nothing here is timed; it is the rewrite's
+proof, run by hand (docs/benchmarks.rst).
 """
 
 from __future__ import annotations
@@ -60,18 +63,26 @@ runpy.run_module("usdtscan", run_name="__main__")
 """
 
 
-def run_one(tree: Path, path: Path) -> tuple[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN, str(tree), "--json", str(path)],
-        capture_output=True,
-        check=False,
+def _run(tree: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-c", _RUN, str(tree), *argv], capture_output=True, check=False
     )
+
+
+def run_one(tree: Path, path: Path) -> tuple[str, Any]:
+    done = _run(tree, "--json", str(path))
     try:
         document = json.loads(done.stdout)
+        (entry,) = document["files"]
     except ValueError:
-        return str(path), {"crash": done.returncode, "stderr": done.stderr.decode()[-400:]}
-    (entry,) = document["files"]
-    return str(path), entry
+        entry = {"crash": done.returncode, "stderr": done.stderr.decode()[-400:]}
+    text = _run(tree, str(path))
+    return str(path), {
+        "json": entry,
+        "text": text.stdout.decode("utf-8", "backslashreplace"),
+        "stderr": text.stderr.decode("utf-8", "backslashreplace"),
+        "status": text.returncode,
+    }
 
 
 def dump(tree: Path, out: Path) -> None:
@@ -117,7 +128,11 @@ def compare(before_path: Path, after_path: Path) -> int:
             counts["file only on one side"] += 1
             example.setdefault("file only on one side", path)
             continue
-        seen = set(differences(before[path], after[path]))
+        old, new = before[path], after[path]
+        seen = set(differences(old.get("json"), new.get("json"), "json"))
+        for key in ("text", "stderr", "status"):
+            if old.get(key) != new.get(key):
+                seen.add(f"{key} differs")
         for item in seen:
             counts[item] += 1
             example.setdefault(item, path)
