@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from usdtscan import ldso
+from usdtscan.dynamic import dynamic_info
 from usdtscan.elf import ElfFile
+from usdtscan.symbols import defined_symbols
 
 from .conftest import CORPUS, corpus_file
 
@@ -224,7 +226,7 @@ def test_dynamic_info_matches_pyelftools(path: Path) -> None:
                     if tag.entry.d_tag == key:
                         tags.setdefault(attr, []).append(getattr(tag, attr))
     data = path.read_bytes()
-    info = ElfFile(str(path), data).dynamic_info()
+    info = dynamic_info(ElfFile(str(path), data))
     if not tags.get("needed") and not tags.get("soname"):
         assert info is None or (not info.needed and info.soname is None)
         return
@@ -264,13 +266,13 @@ def test_defined_symbols_ignores_imports(tmp_path: Path) -> None:
         check=True,
     )
     elf = ElfFile(str(executable), executable.read_bytes())
-    assert elf.defined_symbols(["Py_BytesMain", "main"]) == {"main"}
-    info = elf.dynamic_info()
+    assert defined_symbols(elf, ["Py_BytesMain", "main"]) == {"main"}
+    info = dynamic_info(elf)
     assert info is not None
     assert info.needed[0] == NAME
     assert info.runpath == "/opt/py/lib"
     lib = ElfFile(str(library), library.read_bytes())
-    assert lib.defined_symbols(["Py_BytesMain", "Py_Initialize", "nonexistent"]) == {
+    assert defined_symbols(lib, ["Py_BytesMain", "Py_Initialize", "nonexistent"]) == {
         "Py_BytesMain",
         "Py_Initialize",
     }

@@ -401,6 +401,7 @@ def _dtrace_spec(probe: ProbeFacts, target: AttachTarget) -> AttachSpec:
 
 def file_build_id(path: str) -> bool | None:
     """Whether the ELF file at ``path`` has a build ID (None when it cannot be read)."""
+    from . import debuginfo
     from .elf import ElfFile
     from .errors import UsdtscanError
     from .fileio import opened
@@ -409,7 +410,7 @@ def file_build_id(path: str) -> bool | None:
         with opened(path) as reader:
             elf = ElfFile(path, reader)
             try:
-                return elf.build_id() is not None
+                return debuginfo.build_id(elf) is not None
             finally:
                 elf.release()
     except UsdtscanError:

@@ -24,12 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import ldso
+from .dynamic import dynamic_info
 from .elf import ElfFile, SectionType
 from .errors import UsdtscanError
 from .fileio import opened
 from .magic import is_archive
 from .model import ScannedFile, Site
 from .scan import scan_or_error
+from .symbols import defined_symbols
 
 PROVIDER = "python"
 Version = tuple[int, int]
@@ -263,14 +265,14 @@ def detect(path: str) -> Detection:
 def _detect_elf(elf: ElfFile, detection: Detection) -> None:
     path = detection.path
     api_names = [name for name, _ in API_INTRODUCED]
-    symbols = elf.defined_symbols([*_CORE_SYMBOLS, *_DEBUG_SYMBOLS, *api_names])
+    symbols = defined_symbols(elf, [*_CORE_SYMBOLS, *_DEBUG_SYMBOLS, *api_names])
     core = [name for name in _CORE_SYMBOLS if name in symbols]
     if core:
         detection.is_cpython = True
         detection.evidence.append("defines " + ", ".join(core))
     if any(name in symbols for name in _DEBUG_SYMBOLS):
         detection.debug_build = True
-    dynamic = elf.dynamic_info()
+    dynamic = dynamic_info(elf)
     detection.dynamic = ldso.Target(
         elf.e_machine,
         elf.bits,

@@ -13,7 +13,44 @@ from __future__ import annotations
 
 import os
 
+from .elf import ElfFile
+from .errors import MalformedFileError
+
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
+NT_GNU_BUILD_ID = 3
+
+
+def build_id(elf: ElfFile) -> str | None:
+    """The GNU build ID as hex: the key of ``DIR/.build-id`` and of debuginfod.
+
+    A damaged build-ID note means no build ID rather than an error: the
+    probes are still listed, only the debug file cannot be matched.
+    """
+    for section in elf.note_sections():
+        if section.name != ".note.gnu.build-id":
+            continue
+        try:
+            for note in elf.notes(section):
+                if note.name == b"GNU" and note.type == NT_GNU_BUILD_ID and note.desc:
+                    return note.desc.hex()
+        except MalformedFileError:
+            return None
+    return None
+
+
+def debuglink(elf: ElfFile) -> str | None:
+    """The file name in ``.gnu_debuglink``: where a stripped file's debug file is.
+
+    A name with a slash is refused, as GDB refuses it: it would leave the
+    debug directories.
+    """
+    section = elf.section_by_name(".gnu_debuglink")
+    if section is None or not section.has_file_data:
+        return None
+    data = elf.section_data(section)
+    end = data.find(b"\0")
+    name = data[: end if end >= 0 else len(data)].decode("utf-8", "replace")
+    return name if name and "/" not in name else None
 
 
 def candidates(

@@ -323,6 +323,7 @@ def fetch_object(client: Client, build_id: str) -> tuple[str | None, str]:
     The file's own build ID is checked: a server answering with another
     build's file is refused, as a local debug file would be.
     """
+    from . import debuginfo
     from .elf import ElfFile
     from .errors import UsdtscanError
     from .fileio import opened
@@ -335,7 +336,7 @@ def fetch_object(client: Client, build_id: str) -> tuple[str | None, str]:
             continue
         try:
             with opened(path) as reader:
-                actual = ElfFile(path, reader).build_id()
+                actual = debuginfo.build_id(ElfFile(path, reader))
         except UsdtscanError as exc:
             refused.append(f"{artifact}: {exc.reason}")
             continue

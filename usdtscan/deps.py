@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import ldso
-from .elf import DynamicInfo, ElfFile
+from .dynamic import DynamicInfo, dynamic_info
+from .elf import ElfFile
 from .errors import UsdtscanError
 from .model import LoadedAs, ScannedFile
 from .scan import mapped, scan_or_error
@@ -65,7 +66,7 @@ def _read_dynamic(path: str) -> tuple[ldso.Target, DynamicInfo | None] | None:
                 if elf.e_machine == 40:
                     float_abi = "hard" if elf.e_flags & 0x400 else "soft"
                 target = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
-                return target, elf.dynamic_info()
+                return target, dynamic_info(elf)
             finally:
                 elf.release()
     except UsdtscanError:

@@ -31,6 +31,10 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .elf import ElfFile
+from .errors import UsdtscanError
+from .fileio import opened
+
 CACHE_FILE = "/etc/ld.so.cache"
 _NEW_MAGIC = b"glibc-ld.so.cache1.1"
 _OLD_MAGIC = b"ld.so-1.7.0"
@@ -53,6 +57,7 @@ _MULTIARCH: dict[tuple[int, int, str], str] = {
     (8, 32, "big"): "mips-linux-gnu",
 }
 _ARM = 40
+EF_ARM_ABI_FLOAT_HARD = 0x400
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +94,20 @@ class Resolution:
 
 
 def read_target(path: str) -> Target | None:
-    """Class, byte order and machine from the ELF header; None for a non-ELF or short file."""
+    """Class, byte order and machine from the ELF header; None for a non-ELF or short file.
+
+    ld.so skips a candidate it cannot map for any reason, so every failure
+    to read one (missing, unreadable, not ELF, cut short) is "not loadable".
+    """
     try:
-        with open(path, "rb") as file:
-            header = file.read(40)
-    except OSError:
+        with opened(path) as reader:
+            elf = ElfFile(path, reader)
+    except UsdtscanError:
         return None
-    if len(header) < 40 or header[:4] != b"\x7fELF" or header[4] not in (1, 2):
-        return None
-    if header[5] not in (1, 2):
-        return None
-    endian = "little" if header[5] == 1 else "big"
-    order = "<" if endian == "little" else ">"
-    (machine,) = struct.unpack_from(order + "H", header, 18)
-    bits = 32 if header[4] == 1 else 64
     float_abi = None
-    if machine == _ARM:
-        (flags,) = struct.unpack_from(order + "I", header, 36)
-        float_abi = "hard" if flags & 0x400 else "soft"  # EF_ARM_ABI_FLOAT_HARD
-    return Target(machine, bits, endian, float_abi)
+    if elf.e_machine == _ARM:
+        float_abi = "hard" if elf.e_flags & EF_ARM_ABI_FLOAT_HARD else "soft"
+    return Target(elf.e_machine, elf.bits, elf.endian, float_abi)
 
 
 def multiarch_dir(target: Target) -> str | None:

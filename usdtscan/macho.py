@@ -17,7 +17,6 @@ symbol table is read here with :mod:`struct`, because macholib's
 
 from __future__ import annotations
 
-import bisect
 import io
 import os
 import struct
@@ -36,6 +35,7 @@ from .magic import (
     THIN_MAGICS,
 )
 from .model import ScannedFile, Site, Slice
+from .symbols import FunctionIndex
 
 LC_SEGMENT, LC_SYMTAB, LC_SEGMENT_64 = 0x1, 0x2, 0x19
 S_DTRACE_DOF = 0xF
@@ -110,32 +110,6 @@ class MachSegment:
     filesize: int
 
 
-class Symbols:
-    """Defined section symbols by address, names decoded only when asked for.
-
-    Mach-O symbols have no size, so the enclosing symbol of an address is
-    the closest one at or below it.
-    """
-
-    def __init__(self, entries: list[tuple[int, int]], strtab: bytes) -> None:
-        entries.sort()
-        self._starts = [e[0] for e in entries]
-        self._entries = entries
-        self._strtab = strtab
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def lookup(self, address: int) -> tuple[str, int] | None:
-        i = bisect.bisect_right(self._starts, address) - 1
-        if i < 0:
-            return None
-        start, name_offset = self._entries[i]
-        end = self._strtab.find(b"\0", name_offset)
-        raw = self._strtab[name_offset : end if end >= 0 else len(self._strtab)]
-        return raw.decode("utf-8", "backslashreplace"), address - start
-
-
 class MachSlice:
     """One thin Mach-O image inside the file, with bounds-checked access to its bytes."""
 
@@ -169,7 +143,7 @@ class MachSlice:
                     )
             elif load.cmd == LC_SYMTAB:
                 self.symtab = (command.symoff, command.nsyms, command.stroff, command.strsize)
-        self._symbols: Symbols | None = None
+        self._symbols: FunctionIndex | None = None
         self._symbols_loaded = False
 
     def read(self, offset: int, size: int, what: str) -> bytes:
@@ -195,13 +169,13 @@ class MachSlice:
         return [s for s in self.sections if s.flags & SECTION_TYPE == S_DTRACE_DOF]
 
     @property
-    def symbols(self) -> Symbols | None:
+    def symbols(self) -> FunctionIndex | None:
         if not self._symbols_loaded:
             self._symbols_loaded = True
             self._symbols = self._read_symbols()
         return self._symbols
 
-    def _read_symbols(self) -> Symbols | None:
+    def _read_symbols(self) -> FunctionIndex | None:
         if self.symtab is None:
             return None
         symoff, nsyms, stroff, strsize = self.symtab
@@ -210,11 +184,12 @@ class MachSlice:
         table = self.read(symoff, nsyms * entsize, "symbol table")
         strtab = self.read(stroff, strsize, "string table")
         entries = [
-            (value, strx)
+            (value, 0, strx)
             for strx, n_type, n_sect, _desc, value in struct.iter_unpack(fmt, table)
             if not n_type & N_STAB and n_type & N_TYPE == N_SECT and n_sect and strx < strsize
         ]
-        return Symbols(entries, strtab) if entries else None
+        # Mach-O symbols have no size: the closest one at or below an address holds it.
+        return FunctionIndex("LC_SYMTAB", entries, strtab, sizeless_reach=True) if entries else None
 
 
 def _name(raw: bytes | str) -> str:

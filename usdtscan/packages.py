@@ -791,6 +791,7 @@ def scan_member_bytes(
     the bytes are here, for the members that have probes (symbol operands)."""
     from .elf import ElfFile
     from .scan import FileSymbols, scan_data
+    from .symbols import symbol_index
 
     try:
         scanned = scan_data(path, data, debug_dirs, arch)
@@ -801,7 +802,7 @@ def scan_member_bytes(
         try:
             elf = ElfFile(path, data)
             try:
-                scanned.symbols = elf.symbol_index()
+                scanned.symbols = symbol_index(elf)
             finally:
                 elf.release()
         except UsdtscanError:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import struct
 
-from .elf import ELFCLASS32, ElfFile, Machine, Section
+from .elf import ELFCLASS32, ElfFile, Machine, Section, SectionType
+from .symbols import symbol_rows
 
-SHT_RELA = 4
-SHT_REL = 9
+RELOCATION_SECTIONS = (SectionType.REL, SectionType.RELA)
 
 # (e_machine) -> {relocation type: width in bytes}
 _ABSOLUTE: dict[int, dict[int, int]] = {
@@ -36,21 +36,13 @@ _NONE_TYPES = {0}
 
 def _symbol_values(elf: ElfFile, table: Section) -> list[int]:
     """st_value of each symbol of a symbol table, by index."""
-    fmt = ("<" if elf.endian == "little" else ">") + (
-        "IIIBBH" if elf.elf_class == ELFCLASS32 else "IBBHQQ"
-    )
-    entsize = struct.calcsize(fmt)
-    data = elf.section_data(table)
-    values = []
-    for fields in struct.iter_unpack(fmt, data[: len(data) - len(data) % entsize]):
-        values.append(fields[1] if elf.elf_class == ELFCLASS32 else fields[4])
-    return values
+    return [value for _name, value, *_rest in symbol_rows(elf, table)]
 
 
 def _entries(elf: ElfFile, reloc: Section) -> list[tuple[int, int, int, int | None]]:
     """(offset, symbol index, type, addend or None) of each relocation."""
-    order = "<" if elf.endian == "little" else ">"
-    rela = reloc.type == SHT_RELA
+    order = elf.order
+    rela = reloc.type == SectionType.RELA
     wide = elf.elf_class != ELFCLASS32
     fmt = order + ("QQ" if wide else "II") + (("q" if wide else "i") if rela else "")
     entsize = struct.calcsize(fmt)
@@ -77,9 +69,9 @@ def relocated_section_data(elf: ElfFile, section: Section) -> tuple[bytes, list[
     data = bytearray(elf.section_data(section))
     warnings: list[str] = []
     widths = _ABSOLUTE.get(elf.e_machine, {})
-    order = "<" if elf.endian == "little" else ">"
+    order = elf.order
     for reloc in elf.sections:
-        if reloc.type not in (SHT_REL, SHT_RELA) or reloc.info != section.index:
+        if reloc.type not in RELOCATION_SECTIONS or reloc.info != section.index:
             continue
         if not 0 < reloc.link < len(elf.sections):
             warnings.append(f"{reloc.name}: no symbol table, relocations not applied")

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from . import debuginfo
-from .elf import ElfFile, FunctionIndex, SymbolIndex
+from .elf import ElfFile
 from .errors import MalformedFileError, NotObjectFileError, UsdtscanError
 from .fileio import (
     MEMBERS_IN_MEMORY,
@@ -28,6 +28,7 @@ from .fileio import (
 from .magic import ELF_MAGIC, is_archive, is_macho
 from .model import ScannedFile, Site
 from .stapsdt import iter_sites, scan_elf
+from .symbols import FunctionIndex, SymbolIndex, function_index, symbol_index
 
 # Older names, for code written before the move to fileio: the OSError
 # describer, and the members of packages and images held in memory under
@@ -48,8 +49,8 @@ def debug_file_functions(
     name the wrong functions.  The debug file's path is appended to ``used``,
     so that symbol operands are resolved from the same file.
     """
-    build_id = elf.build_id()
-    for candidate in debuginfo.candidates(path, build_id, elf.debuglink(), debug_dirs):
+    build_id = debuginfo.build_id(elf)
+    for candidate in debuginfo.candidates(path, build_id, debuginfo.debuglink(elf), debug_dirs):
         index = _debug_file_index(candidate, build_id)
         if index is not None:
             if used is not None:
@@ -71,9 +72,9 @@ def _debug_file_index(candidate: str, build_id: str | None) -> FunctionIndex | N
     try:
         with opened(candidate) as reader:
             debug = ElfFile(candidate, reader)
-            if build_id is not None and debug.build_id() != build_id:
+            if build_id is not None and debuginfo.build_id(debug) != build_id:
                 return None
-            index = debug.function_index()
+            index = function_index(debug)
     except UsdtscanError:
         return None
     if index is not None:
@@ -110,7 +111,7 @@ class FileSymbols:
             self._loaded = True
             if self.reread is not None:
                 try:
-                    self._index = ElfFile(self.path, self.reread()).symbol_index()
+                    self._index = symbol_index(ElfFile(self.path, self.reread()))
                 except (UsdtscanError, OSError):
                     self._index = None
                 return self._index
@@ -119,7 +120,7 @@ class FileSymbols:
                     continue
                 try:
                     with opened(candidate) as reader:
-                        self._index = ElfFile(candidate, reader).symbol_index()
+                        self._index = symbol_index(ElfFile(candidate, reader))
                 except UsdtscanError:
                     continue
                 if len(self._index):

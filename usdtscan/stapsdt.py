@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .args.tokenize import tokenize
-from .elf import PF_W, PF_X, ElfFile, ElfType, FunctionIndex, Note, SegmentType
+from .elf import PF_W, PF_X, ElfFile, ElfType, Note, SegmentType
 from .errors import FileChangedError, MalformedFileError
 from .model import BaseAdjustment, CodeWindow, NoteValues, OtherNote, ScannedFile, Site
 from .reloc import relocated_section_data
+from .symbols import FunctionIndex, function_index, has_symtab
 
 STAPSDT_OWNER = b"stapsdt"
 NT_STAPSDT = 3
@@ -148,11 +149,11 @@ class SiteBuilder:
 
     def _load_functions(self) -> FunctionIndex | None:
         """The file's .symtab, else its debug file's, else its .dynsym."""
-        if not self.elf.has_symtab() and self._debug_functions is not None:
+        if not has_symtab(self.elf) and self._debug_functions is not None:
             found = self._debug_functions()
             if found is not None:
                 return found
-        return self.elf.function_index(None if self._near is None else self._near(self))
+        return function_index(self.elf, None if self._near is None else self._near(self))
 
     def address(self, values: NoteValues) -> int:
         """The site's address: the note's pc moved by the base adjustment."""

@@ -11,10 +11,11 @@ match too.
 from __future__ import annotations
 
 from . import dof
-from .elf import PF_X, ElfFile, ElfType, FunctionIndex, Section
+from .elf import PF_X, ElfFile, ElfType, Section
 from .errors import MalformedFileError
 from .model import ScannedFile, Site
-from .reloc import SHT_REL, SHT_RELA, relocated_section_data
+from .reloc import RELOCATION_SECTIONS, relocated_section_data
+from .symbols import FunctionIndex, function_index
 
 SHT_SUNW_DOF = 0x6FFFFFF4
 SECTION_NAME = ".SUNW_dof"
@@ -43,7 +44,7 @@ def _sites(
     # absolute relocation against the probe's function, as for stapsdt notes.
     # Without a relocation section for the DOF, the addresses stay unknown.
     relocated = relocatable and any(
-        r.type in (SHT_REL, SHT_RELA) and r.info == section.index for r in elf.sections
+        r.type in RELOCATION_SECTIONS and r.info == section.index for r in elf.sections
     )
     if relocated:
         blob, problems = relocated_section_data(elf, section)
@@ -108,7 +109,7 @@ def scan_sunw_dof(elf: ElfFile, scanned: ScannedFile) -> None:
         sections = dof_sections(elf)
         if not sections:
             return
-        functions = None if elf.e_type == ElfType.REL else elf.function_index()
+        functions = None if elf.e_type == ElfType.REL else function_index(elf)
         for section in sections:
             scanned.sites.extend(_sites(elf, section, functions, scanned.warnings))
         if elf.e_type == ElfType.REL:

@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from usdtscan.args.analysis import analyze_file
-from usdtscan.elf import ElfFile, SymbolIndex
+from usdtscan.elf import ElfFile
 from usdtscan.model import ScannedFile
 from usdtscan.render.json import location_to_json
 from usdtscan.scan import scan
+from usdtscan.symbols import SymbolIndex, symbol_index
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -145,7 +146,7 @@ def _plan(program: Program, types: dict[str, list[str]]) -> tuple[dict[str, Any]
         # the harness always needs it, for main and the GOT.
         with open(path, "rb") as handle:
             elf = ElfFile(str(path), handle.read())
-        symbols = elf.symbol_index()
+        symbols = symbol_index(elf)
         anchor = "main" if number == 0 else _library_anchor(scanned, symbols)
         objects.append(
             {
