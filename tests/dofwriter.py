@@ -11,6 +11,7 @@ Also builds a minimal ELF executable around a DOF blob as ``.SUNW_dof``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 SECT_ECBDESC = 3
@@ -201,10 +202,250 @@ def write_dof(
     return bytes(header.ljust(hdrsize, b"\0") + headers + payload)
 
 
-# -- a minimal ELF around a DOF blob -------------------------------------------
+# -- a table-driven ELF writer ----------------------------------------------------
 
 EM_X86_64, EM_SPARCV9, EM_AARCH64, EM_386 = 62, 43, 183, 3
+SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_DYNAMIC, SHT_NOTE = 1, 2, 3, 4, 6, 7
+SHT_NOBITS, SHT_REL, SHT_DYNSYM = 8, 9, 11
 SHT_SUNW_DOF = 0x6FFFFFF4
+PT_LOAD, PT_DYNAMIC, PT_NOTE = 1, 2, 4
+STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE = 0, 1, 2, 3, 4
+STB_LOCAL, STB_GLOBAL = 0, 1
+
+
+@dataclass(frozen=True)
+class _ElfClass:
+    """What differs between ELFCLASS32 and ELFCLASS64: sizes, and each table's field order."""
+
+    ident: int
+    header: str  # the ELF header after e_ident
+    segment: tuple[str, tuple[str, ...]]
+    section: str
+    symbol: tuple[str, tuple[str, ...]]
+    word: str  # an address, an Elf_Dyn half, r_offset and r_info
+    signed: str  # d_tag and r_addend
+
+
+_ELF_CLASSES = {
+    64: _ElfClass(
+        ident=2,
+        header="HHIQQQIHHHHHH",
+        segment=(
+            "IIQQQQQQ",
+            ("type", "flags", "offset", "vaddr", "paddr", "filesz", "memsz", "align"),
+        ),
+        section="IIQQQQIIQQ",
+        symbol=("IBBHQQ", ("name", "info", "other", "shndx", "value", "size")),
+        word="Q",
+        signed="q",
+    ),
+    32: _ElfClass(
+        ident=1,
+        header="HHIIIIIHHHHHH",
+        segment=(
+            "IIIIIIII",
+            ("type", "offset", "vaddr", "paddr", "filesz", "memsz", "flags", "align"),
+        ),
+        section="IIIIIIIIII",
+        symbol=("IIIBBH", ("name", "value", "size", "info", "other", "shndx")),
+        word="I",
+        signed="i",
+    ),
+}
+
+
+def _order(endian: str) -> str:
+    return "<" if endian == "little" else ">"
+
+
+@dataclass
+class ElfSection:
+    """One section; ``offset`` None places it after the one before, at its alignment."""
+
+    name: str
+    type: int
+    data: bytes = b""
+    flags: int = 0
+    addr: int = 0
+    link: int = 0
+    info: int = 0
+    align: int = 1
+    entsize: int = 0
+    offset: int | None = None
+    size: int | None = None  # sh_size, when it is not len(data) (SHT_NOBITS, a lying header)
+
+
+@dataclass
+class ElfSegment:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int | None = None  # None: filesz
+    align: int = 0x1000
+
+
+@dataclass
+class ElfSymbol:
+    name: str
+    value: int
+    size: int = 0
+    kind: int = STT_FUNC
+    bind: int = STB_GLOBAL
+    shndx: int = 1  # 0 is SHN_UNDEF: an imported symbol
+
+
+def elf_symbols(
+    symbols: list[ElfSymbol], *, bits: int = 64, endian: str = "little"
+) -> tuple[bytes, bytes]:
+    """A symbol table (null row first) and its string table."""
+    fmt, fields = _ELF_CLASSES[bits].symbol
+    strtab = bytearray(b"\0")
+    table = bytearray(struct.calcsize(fmt))
+    for symbol in symbols:
+        name = 0
+        if symbol.name:
+            name = len(strtab)
+            strtab += symbol.name.encode() + b"\0"
+        row = {
+            "name": name,
+            "value": symbol.value,
+            "size": symbol.size,
+            "info": (symbol.bind << 4) | symbol.kind,
+            "other": 0,
+            "shndx": symbol.shndx,
+        }
+        table += struct.pack(_order(endian) + fmt, *(row[f] for f in fields))
+    return bytes(table), bytes(strtab)
+
+
+def elf_note(
+    owner: bytes, n_type: int, desc: bytes, *, endian: str = "little", align: int = 4
+) -> bytes:
+    """One note record, its descriptor and its end aligned to ``align`` (from the note's start)."""
+    name = owner + b"\0"
+    head = struct.pack(_order(endian) + "III", len(name), len(desc), n_type)
+    return head + name + bytes(-(12 + len(name)) % align) + desc + bytes(-len(desc) % align)
+
+
+def elf_words(pairs: list[tuple[int, int]], *, bits: int = 64, endian: str = "little") -> bytes:
+    """(signed, unsigned) word pairs: the rows of a dynamic section."""
+    layout = _ELF_CLASSES[bits]
+    return b"".join(struct.pack(_order(endian) + layout.signed + layout.word, *p) for p in pairs)
+
+
+def elf_relocations(
+    rows: Sequence[tuple[int, int, int, int | None]], *, bits: int = 64, endian: str = "little"
+) -> bytes:
+    """(offset, symbol, type, addend or None for REL) rows, with r_info as each class packs it."""
+    layout = _ELF_CLASSES[bits]
+    out = bytearray()
+    for offset, symbol, kind, addend in rows:
+        info = (symbol << 32 | kind) if bits == 64 else (symbol << 8 | kind)
+        out += struct.pack(_order(endian) + layout.word * 2, offset, info)
+        if addend is not None:
+            out += struct.pack(_order(endian) + layout.signed, addend)
+    return bytes(out)
+
+
+def elf_layout(sections: list[ElfSection], *, bits: int = 64, segments: int = 0) -> dict[str, int]:
+    """The file offset each section's data gets from :func:`write_elf_file`, by name."""
+    header, segment, _section = _sizes(bits)
+    position = header + segment * segments
+    offsets: dict[str, int] = {}
+    for section in sections:
+        if section.offset is None:
+            position += -position % max(section.align, 1)
+            offsets[section.name] = position
+        else:
+            offsets[section.name] = section.offset
+        if section.type != SHT_NOBITS:
+            position = offsets[section.name] + len(section.data)
+    return offsets
+
+
+def _sizes(bits: int) -> tuple[int, int, int]:
+    layout = _ELF_CLASSES[bits]
+    return (
+        16 + struct.calcsize("=" + layout.header),
+        struct.calcsize("=" + layout.segment[0]),
+        struct.calcsize("=" + layout.section),
+    )
+
+
+def _section_names(sections: list[ElfSection]) -> tuple[bytes, list[int]]:
+    """``.shstrtab`` for ``sections`` and itself, and each name's offset in it."""
+    names = bytearray(b"\0")
+    offsets = []
+    for name in [s.name for s in sections] + [".shstrtab"]:
+        offsets.append(len(names))
+        names += name.encode() + b"\0"
+    return bytes(names), offsets
+
+
+def write_elf_file(
+    sections: list[ElfSection],
+    segments: Sequence[ElfSegment] = (),
+    *,
+    machine: int = EM_X86_64,
+    bits: int = 64,
+    endian: str = "little",
+    e_type: int = 2,
+    entry: int = 0,
+    flags: int = 0,
+) -> bytes:
+    """An ELF file: header, program headers, the sections' data, ``.shstrtab``, section headers.
+
+    The null section is added first and ``.shstrtab`` last, so that
+    ``sections[i]`` is section ``i + 1``.
+    """
+    order, layout = _order(endian), _ELF_CLASSES[bits]
+    header_size, segment_size, section_size = _sizes(bits)
+    names, name_offsets = _section_names(sections)
+    everything = [*sections, ElfSection(".shstrtab", SHT_STRTAB, names)]
+    offsets = elf_layout(everything, bits=bits, segments=len(segments))
+    end = max(
+        [header_size + segment_size * len(segments)]
+        + [offsets[s.name] + len(s.data) for s in everything if s.type != SHT_NOBITS]
+    )
+    section_table = end + (-end % 8)
+    image = bytearray(section_table + section_size * (len(everything) + 1))
+    image[0:16] = b"\x7fELF" + bytes([layout.ident, 1 if endian == "little" else 2, 1]) + bytes(9)
+    counts = (len(segments), section_size, len(everything) + 1, len(everything))
+    image[16:header_size] = struct.pack(
+        order + layout.header,
+        *(e_type, machine, 1, entry, header_size if segments else 0, section_table, flags),
+        *(header_size, segment_size, *counts),
+    )
+    fmt, fields = layout.segment
+    for i, g in enumerate(segments):
+        row = {**vars(g), "paddr": g.vaddr, "memsz": g.filesz if g.memsz is None else g.memsz}
+        struct.pack_into(order + fmt, image, header_size + i * segment_size, *map(row.get, fields))
+    for i, section in enumerate(everything, start=1):
+        at = offsets[section.name]
+        if section.type != SHT_NOBITS:
+            image[at : at + len(section.data)] = section.data
+        size = len(section.data) if section.size is None else section.size
+        struct.pack_into(
+            order + layout.section,
+            image,
+            section_table + i * section_size,
+            name_offsets[i - 1],
+            section.type,
+            section.flags,
+            section.addr,
+            at,
+            size,
+            section.link,
+            section.info,
+            section.align,
+            section.entsize,
+        )
+    return bytes(image)
+
+
+# -- a minimal ELF around a DOF blob -------------------------------------------
 
 
 @dataclass
@@ -212,6 +453,9 @@ class ElfFunction:
     name: str
     address: int
     size: int
+
+    def symbol(self) -> ElfSymbol:
+        return ElfSymbol(self.name, self.address, self.size)
 
 
 def write_elf(
@@ -225,106 +469,49 @@ def write_elf(
     text_size: int = 0x1000,
     section_name: str = ".SUNW_dof",
     e_type: int = 2,
+    extra: Sequence[ElfSection] = (),
 ) -> tuple[bytes, int]:
     """An executable with ``.text`` (nops), the blob as ``.SUNW_dof`` and a symbol table.
 
     Returns the file and the address the DOF section was given.  One PT_LOAD
-    maps the whole file at ``text_address - text_offset``.
+    maps the whole file at ``text_address - text_offset``.  ``extra``
+    sections (relocations, say) follow ``.strtab``.
     """
-    order = "<" if endian == "little" else ">"
-    ehsize, phentsize, shentsize = (64, 56, 64) if bits == 64 else (52, 32, 40)
     text_offset = 0x1000
     base = text_address - text_offset
-    dof_offset = text_offset + text_size
-    dof_offset += (-dof_offset) % 8
-    dof_address = base + dof_offset
-    names = bytearray(b"\0")
-    symbols = bytearray(bytes(24 if bits == 64 else 16))
-    for f in functions:
-        name_offset = len(names)
-        names += f.name.encode() + b"\0"
-        info = (1 << 4) | 2  # GLOBAL FUNC
-        if bits == 64:
-            symbols += struct.pack(order + "IBBHQQ", name_offset, info, 0, 1, f.address, f.size)
-        else:
-            symbols += struct.pack(order + "IIIBBH", name_offset, f.address, f.size, info, 0, 1)
-    shstr = bytearray(b"\0")
-
-    def sname(text: str) -> int:
-        at = len(shstr)
-        shstr.extend(text.encode() + b"\0")
-        return at
-
-    sym_offset = dof_offset + len(dof_blob)
-    sym_offset += (-sym_offset) % 8
-    str_offset = sym_offset + len(symbols)
-    shstr_names = [sname(n) for n in (".text", section_name, ".symtab", ".strtab", ".shstrtab")]
-    shstr_offset = str_offset + len(names)
-    sh_offset = shstr_offset + len(shstr)
-    sh_offset += (-sh_offset) % 8
-    end_of_load = sym_offset
+    symbols, names = elf_symbols(
+        [ElfFunction.symbol(f) for f in functions], bits=bits, endian=endian
+    )
+    row_size = len(symbols) // (len(functions) + 1)
     sections = [
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-        (shstr_names[0], 1, 6, text_address, text_offset, text_size, 0, 0, 16, 0),
-        (shstr_names[1], SHT_SUNW_DOF, 2, dof_address, dof_offset, len(dof_blob), 0, 0, 8, 0),
-        (shstr_names[2], 2, 0, 0, sym_offset, len(symbols), 4, 1, 8, 24 if bits == 64 else 16),
-        (shstr_names[3], 3, 0, 0, str_offset, len(names), 0, 0, 1, 0),
-        (shstr_names[4], 3, 0, 0, shstr_offset, len(shstr), 0, 0, 1, 0),
+        ElfSection(
+            ".text",
+            SHT_PROGBITS,
+            b"\x90" * text_size,
+            6,
+            text_address,
+            offset=text_offset,
+            align=16,
+        ),
+        ElfSection(section_name, SHT_SUNW_DOF, dof_blob, 2, align=8),
+        ElfSection(".symtab", SHT_SYMTAB, symbols, link=4, info=1, align=8, entsize=row_size),
+        ElfSection(".strtab", SHT_STRTAB, names),
+        *extra,
     ]
-    ident = b"\x7fELF" + bytes([2 if bits == 64 else 1, 1 if endian == "little" else 2, 1])
-    ident = ident.ljust(16, b"\0")
-    if bits == 64:
-        header = ident + struct.pack(
-            order + "HHIQQQIHHHHHH",
-            e_type,
-            machine,
-            1,
-            text_address,
-            ehsize,
-            sh_offset,
-            0,
-            ehsize,
-            phentsize,
-            1,
-            shentsize,
-            len(sections),
-            5,
-        )
-        phdr = struct.pack(
-            order + "IIQQQQQQ", 1, 5, 0, base, base, end_of_load, end_of_load, 0x1000
-        )
-        shdrs = b"".join(struct.pack(order + "IIQQQQIIQQ", *s) for s in sections)
-    else:
-        header = ident + struct.pack(
-            order + "HHIIIIIHHHHHH",
-            e_type,
-            machine,
-            1,
-            text_address,
-            ehsize,
-            sh_offset,
-            0,
-            ehsize,
-            phentsize,
-            1,
-            shentsize,
-            len(sections),
-            5,
-        )
-        phdr = struct.pack(
-            order + "IIIIIIII", 1, 0, base, base, end_of_load, end_of_load, 5, 0x1000
-        )
-        shdrs = b"".join(struct.pack(order + "IIIIIIIIII", *s) for s in sections)
-    image = bytearray(sh_offset + len(shdrs))
-    image[0 : len(header)] = header
-    image[ehsize : ehsize + len(phdr)] = phdr
-    image[text_offset : text_offset + text_size] = b"\x90" * text_size
-    image[dof_offset : dof_offset + len(dof_blob)] = dof_blob
-    image[sym_offset : sym_offset + len(symbols)] = symbols
-    image[str_offset : str_offset + len(names)] = names
-    image[shstr_offset : shstr_offset + len(shstr)] = shstr
-    image[sh_offset:] = shdrs
-    return bytes(image), dof_address
+    offsets = elf_layout(sections, bits=bits, segments=1)
+    dof_address = base + offsets[section_name]
+    sections[1].addr = dof_address
+    load = ElfSegment(PT_LOAD, 5, 0, base, offsets[".symtab"])
+    image = write_elf_file(
+        sections,
+        [load],
+        machine=machine,
+        bits=bits,
+        endian=endian,
+        e_type=e_type,
+        entry=text_address,
+    )
+    return image, dof_address
 
 
 # -- a minimal Mach-O around a DOF blob ----------------------------------------

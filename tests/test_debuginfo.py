@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from usdtscan import scan
-from usdtscan.debuginfo import candidates
+from usdtscan.debuginfo import build_id, candidates, debuglink
+from usdtscan.elf import ElfFile
 
-from .conftest import FIXTURE_BIN, corpus_file
+from .conftest import FIXTURE_BIN, corpus_file, fixture_binaries
+from .dofwriter import SHT_NOTE, SHT_PROGBITS, ElfSection, elf_note, write_elf_file
 
 DEBUG_ROOT = "amd64/python3.11-dbg/usr/lib/debug"
 
@@ -76,3 +79,47 @@ def test_debuglink_beside_the_stripped_fixture() -> None:
     assert [s.function for s in scan(path, debug_dirs=None).sites] != names or not any(
         s.function for s in scan(path, debug_dirs=None).sites
     )
+
+
+@pytest.mark.parametrize(
+    "binary", fixture_binaries(), ids=lambda p: str(p.relative_to(FIXTURE_BIN))
+)
+def test_build_id_is_the_one_readelf_prints(binary: Path) -> None:
+    oracle = binary.with_name(binary.name + ".readelf-n.txt").read_text()
+    printed = re.search(r"Build ID: ([0-9a-f]+)", oracle)
+    assert build_id(ElfFile(str(binary), binary.read_bytes())) == (
+        printed.group(1) if printed else None
+    )
+
+
+def test_stripped_fixture_names_its_debug_file() -> None:
+    stripped = FIXTURE_BIN / "x86_64" / "probes-O2.stripped"
+    debug = stripped.with_suffix(".debug")
+    elf = ElfFile(str(stripped), stripped.read_bytes())
+    assert debuglink(elf) == "probes-O2.debug"
+    assert build_id(elf) == build_id(ElfFile(str(debug), debug.read_bytes())) is not None
+
+
+def _with(sections: list[ElfSection]) -> ElfFile:
+    return ElfFile("written", write_elf_file(sections))
+
+
+def test_debuglink_leaving_the_debug_directories_is_refused() -> None:
+    def link(name: bytes) -> ElfFile:
+        data = name + b"\0" + bytes(-(len(name) + 1) % 4) + b"\x12\x34\x56\x78"  # + CRC
+        return _with([ElfSection(".gnu_debuglink", SHT_PROGBITS, data, align=4)])
+
+    assert debuglink(link(b"app.debug")) == "app.debug"
+    assert debuglink(link(b"../../etc/app.debug")) is None
+    assert debuglink(link(b"")) is None
+    assert debuglink(_with([])) is None
+
+
+def test_build_id_of_a_damaged_note_is_none() -> None:
+    good = elf_note(b"GNU", 3, bytes.fromhex("0123456789abcdef"))
+    note = ElfSection(".note.gnu.build-id", SHT_NOTE, good, 2, align=4)
+    assert build_id(_with([note])) == "0123456789abcdef"
+    note.data = good[:4] + (100).to_bytes(4, "little") + good[8:]  # descsz past the section
+    assert build_id(_with([note])) is None
+    other = ElfSection(".note.other", SHT_NOTE, good, 2, align=4)  # the right note, wrong section
+    assert build_id(_with([other])) is None

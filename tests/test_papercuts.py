@@ -7,7 +7,6 @@ the other damaged headers.
 from __future__ import annotations
 
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
@@ -17,7 +16,19 @@ import usdtscan
 from usdtscan import dof
 
 from .conftest import FIXTURE_BIN, corpus_file, run_usdtscan
-from .dofwriter import ElfFunction, Probe, Provider, write_dof, write_elf
+from .dofwriter import (
+    SHT_RELA,
+    ElfFunction,
+    ElfSection,
+    Probe,
+    Provider,
+    elf_relocations,
+    write_dof,
+    write_elf,
+)
+
+R_X86_64_64 = 1
+SHF_INFO_LINK = 0x40
 
 SAMPLE = FIXTURE_BIN / "x86_64" / "probes-O2"
 ARM64 = FIXTURE_BIN / "aarch64" / "probes-O2"
@@ -44,37 +55,21 @@ def test_arch_for_elf_files_warns_once_naming_the_files_architecture() -> None:
 # -- .SUNW_dof in ET_REL objects is relocated -----------------------------------------
 
 
-def _with_rela(image: bytes, target: int, symtab: int, relocations: list[tuple[int, int]]) -> bytes:
-    """``image`` (ELF64 little-endian) plus a ``.rela.SUNW_dof`` section applying
-    ``R_X86_64_64`` (symbol index, offset) relocations to section ``target``,
-    as ``dtrace -G`` leaves each probe record's ``dofpr_addr`` to the link editor."""
-    (shoff,) = struct.unpack_from("<Q", image, 0x28)
-    (shnum, shstrndx) = struct.unpack_from("<HH", image, 0x3C)
-    headers = [bytearray(image[shoff + 64 * i : shoff + 64 * (i + 1)]) for i in range(shnum)]
-    body = bytearray(image[:shoff])
-    # The new section's name goes at the end of .shstrtab, which is moved to the end.
-    str_offset, str_size = struct.unpack_from("<QQ", headers[shstrndx], 0x18)
-    names = bytearray(image[str_offset : str_offset + str_size])
-    name_at = len(names)
-    names += b".rela.SUNW_dof\0"
-    body += bytes(-len(body) % 8)
-    rela_offset = len(body)
-    for symbol, offset in relocations:
-        body += struct.pack("<QQq", offset, (symbol << 32) | 1, 0)  # R_X86_64_64
-    rela_size = len(body) - rela_offset
-    names_offset = len(body)
-    body += names
-    body += bytes(-len(body) % 8)
-    struct.pack_into("<QQ", headers[shstrndx], 0x18, names_offset, len(names))
-    rela = struct.pack(
-        "<IIQQQQIIQQ", name_at, 4, 0x40, 0, rela_offset, rela_size, symtab, target, 8, 24
+def _rela(target: int, symtab: int, relocations: list[tuple[int, int]]) -> ElfSection:
+    """A ``.rela.SUNW_dof`` section applying ``R_X86_64_64`` (symbol index, offset)
+    relocations to section ``target``, as ``dtrace -G`` leaves each probe
+    record's ``dofpr_addr`` to the link editor."""
+    rows = [(offset, symbol, R_X86_64_64, 0) for symbol, offset in relocations]
+    return ElfSection(
+        ".rela.SUNW_dof",
+        SHT_RELA,
+        elf_relocations(rows),
+        SHF_INFO_LINK,
+        link=symtab,
+        info=target,
+        align=8,
+        entsize=24,
     )
-    headers.append(bytearray(rela))
-    new_shoff = len(body)
-    body += b"".join(headers)
-    struct.pack_into("<Q", body, 0x28, new_shoff)
-    struct.pack_into("<H", body, 0x3C, shnum + 1)
-    return bytes(body)
 
 
 def test_sunw_dof_in_a_relocatable_object_is_relocated(tmp_path: Path) -> None:
@@ -86,9 +81,9 @@ def test_sunw_dof_in_a_relocatable_object_is_relocated(tmp_path: Path) -> None:
     records = [p.record_offset for prov in dof.decode(blob, "blob").providers for p in prov.probes]
     # Section-relative function symbols, as in an object file: main at 0x0, work at 0x100.
     functions = [ElfFunction("main", 0x0, 0x40), ElfFunction("work", 0x100, 0x20)]
-    image, _ = write_elf(blob, functions, e_type=1)
     # Sections: null, .text, .SUNW_dof (2), .symtab (3); symbols 1 and 2 are main, work.
-    image = _with_rela(image, 2, 3, [(1, records[0]), (2, records[1])])
+    rela = _rela(2, 3, [(1, records[0]), (2, records[1])])
+    image, _ = write_elf(blob, functions, e_type=1, extra=[rela])
     path = tmp_path / "app.o"
     path.write_bytes(image)
     scanned = usdtscan.scan(path)
