@@ -46,14 +46,17 @@ from .errors import (
 )
 from .model import (
     Argument,
+    BaseAdjustment,
     DofInfo,
     NoteValues,
     OtherNote,
     Probe,
     ScannedFile,
     Site,
+    SiteKind,
     Slice,
     Stability,
+    StapsdtInfo,
     group_sites,
 )
 from .scan import probes, scan
@@ -94,6 +97,7 @@ __all__ = [
     "ArgumentReport",
     "AttachSpec",
     "AttachTarget",
+    "BaseAdjustment",
     "CPythonCheck",
     "Change",
     "Constant",
@@ -121,10 +125,12 @@ __all__ = [
     "Register",
     "ScannedFile",
     "Site",
+    "SiteKind",
     "SiteReport",
     "Slice",
     "SliceReport",
     "Stability",
+    "StapsdtInfo",
     "Symbol",
     "Unparsed",
     "UprobeEvent",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
 from .debuginfo import DEFAULT_DEBUG_DIRS
-from .model import Argument, ScannedFile, Site, Slice, SymbolLookup
+from .model import Argument, ScannedFile, Site, SiteKind, Slice, SymbolLookup
 from .sitecheck import InstructionCheck
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class _FileAnalyzer:
 
     def analyzable(self, site: Site) -> bool:
         """DOF sites' arguments are C types, not assembler operands: nothing to decode."""
-        return site.kind == "stapsdt" and self.machine is not None and self.bits is not None
+        return site.kind == SiteKind.STAPSDT and self.machine is not None and self.bits is not None
 
     def _analyzed(self, argument: Argument, site: Site) -> _Analyzed:
         # An argument depends on its site only when %rip-relative (the address

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .args.location import Memory, Symbol
-from .model import ScannedFile
+from .model import ScannedFile, SiteKind
 
 if TYPE_CHECKING:
     from .analysis import FileReport, ProbeReport, SiteReport, StreamedReport
@@ -182,7 +182,7 @@ def _structural_refusal(probe: ProbeFacts, scanned: ScannedFile) -> str | None:
             "an unlinked object file (ET_REL): its probes can be attached once it is "
             "linked into an executable or shared library"
         )
-    if "stapsdt" not in probe.kinds:
+    if SiteKind.STAPSDT not in probe.kinds:
         return _DOF_IN_ELF
     if not probe.has_offset:
         return (
@@ -209,7 +209,7 @@ class ProbeFacts:
     def __init__(self, provider: str, name: str) -> None:
         self.provider = provider
         self.name = name
-        self.kinds: set[str] = set()
+        self.kinds: set[SiteKind] = set()
         self.has_offset = False
         self.semaphore = False
         self.refusals: dict[str, str] = {}
@@ -230,7 +230,7 @@ class ProbeFacts:
         self.kinds.add(site.kind)
         self.has_offset = self.has_offset or site.file_offset is not None
         self.semaphore = self.semaphore or site.semaphore_address is not None
-        if site.kind != "stapsdt":
+        if site.kind != SiteKind.STAPSDT:
             return
         where = f"site {self.sites} "
         for number, argument in enumerate(report.arguments or (), 1):
@@ -267,7 +267,7 @@ def probe_specs(
 ) -> tuple[AttachSpec, ...]:
     """Every tool's spec for one probe of ``scanned``; ``shared_names`` are the probe
     names that more than one provider of the file uses."""
-    dtrace = _dtrace_spec(probe, target) if probe.kinds - {"stapsdt"} else None
+    dtrace = _dtrace_spec(probe, target) if probe.kinds - {SiteKind.STAPSDT} else None
     refusal = _structural_refusal(probe, scanned)
     if refusal is not None:
         specs = tuple(
@@ -381,7 +381,7 @@ def _gdb_dof(probe: ProbeFacts, scanned: ScannedFile, pid: int | None) -> Attach
         return AttachSpec("gdb", None, "GDB implements DTrace (DOF) probes for x86-64 only")
     command = f"break -probe-dtrace {probe.provider}:{probe.name}"
     caveat = None
-    if "dof-is-enabled" not in probe.kinds:
+    if SiteKind.DOF_IS_ENABLED not in probe.kinds:
         caveat = "GDB 13.1 crashes (SIGSEGV) on a DOF probe without an is-enabled site"
     if pid is not None:
         command = f"gdb -p {pid} -ex {shlex.quote(command)}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .errors import UsdtscanError
 from .exitcodes import EXIT_OK, check_status
-from .model import Probe, ScannedFile, Site, group_sites
+from .model import Probe, ScannedFile, Site, SiteKind, group_sites
 from .scan import scan
 
 ADDED, REMOVED, MOVED, ARGUMENTS, LOCATIONS, SEMAPHORE = (
@@ -95,7 +95,7 @@ def _location_kind(site: Site, index: int, scanned: ScannedFile) -> str:
     from .args.decode import decode_argument
     from .args.location import Constant, Memory, Register, Symbol
 
-    if site.kind != "stapsdt" or scanned.machine is None or scanned.bits is None:
+    if site.kind != SiteKind.STAPSDT or scanned.machine is None or scanned.bits is None:
         return "dof"
     decoded = decode_argument(site.args[index], scanned.machine, scanned.bits)
     location = decoded.location

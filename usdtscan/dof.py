@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass
 
 from .errors import MalformedFileError
-from .model import Argument, DofInfo, Site, Stability
+from .model import Argument, DofInfo, Site, SiteKind, Stability
 
 DOF_MAGIC = b"\x7fDOF"
 HEADER_SIZE = 64
@@ -436,8 +436,8 @@ def _probe(
 
 # -- from probe records to sites ---------------------------------------------
 
-KIND_PROBE = "dof-probe"
-KIND_IS_ENABLED = "dof-is-enabled"
+KIND_PROBE = SiteKind.DOF_PROBE
+KIND_IS_ENABLED = SiteKind.DOF_IS_ENABLED
 
 # Integer argument registers in call order; DOF has no locations, the probe
 # is a call and its arguments are the call's.
@@ -507,7 +507,7 @@ def make_site(
     provider: DofProvider,
     probe: DofProbe,
     *,
-    kind: str,
+    kind: SiteKind,
     stored: int,
     address: int | None,
     traced_pc: int | None,
@@ -531,12 +531,9 @@ def make_site(
         semaphore_address=None,
         semaphore_file_offset=None,
         function=function,
-        note=None,
         kind=kind,
-        base_adjustment=None,
         section=section,
         note_offset=record_file_offset,
-        note_size=None,
         warnings=warnings,
         traced_pc=traced_pc,
         dof=DofInfo(

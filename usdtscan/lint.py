@@ -19,7 +19,7 @@ from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
 from .exitcodes import EXIT_OK, check_status
 from .fileio import opened
-from .model import BaseAdjustment, Probe, ScannedFile, Site, group_sites
+from .model import BaseAdjustment, Probe, ScannedFile, Site, SiteKind, group_sites
 from .provider import DeclaredProbe
 from .scan import scan
 
@@ -329,7 +329,7 @@ def _where(site: Site) -> str:
 
 
 def _base_findings(scanned: ScannedFile, layout: _Layout) -> list[Finding]:
-    stapsdt = [s for s in scanned.sites if s.kind == "stapsdt"]
+    stapsdt = [s for s in scanned.sites if s.kind == SiteKind.STAPSDT]
     if not stapsdt or layout.relocatable:
         return []
     findings = []
@@ -341,7 +341,11 @@ def _base_findings(scanned: ScannedFile, layout: _Layout) -> list[Finding]:
                 "(garbage-collected by the linker? systemtap 5.4 marks it SHF_GNU_RETAIN)",
             )
         )
-    zero = [s for s in stapsdt if s.base_adjustment == BaseAdjustment.NOTE_BASE_ZERO]
+    zero = [
+        s
+        for s in stapsdt
+        if s.stapsdt is not None and s.stapsdt.base_adjustment == BaseAdjustment.NOTE_BASE_ZERO
+    ]
     if zero:
         probes = sorted({s.probe_id for s in zero})
         shown = ", ".join(probes[:5]) + (f" and {len(probes) - 5} more" if len(probes) > 5 else "")
@@ -363,7 +367,7 @@ def _site_findings(
     findings: list[Finding] = []
     machine, endian = scanned.machine or "", scanned.endian or "little"
     encoding = None
-    if site.kind != "stapsdt" or layout is None or layout.relocatable:
+    if site.kind != SiteKind.STAPSDT or layout is None or layout.relocatable:
         return findings, SiteInstruction(site.probe_id, site.address, None, None, None)
     if site.address is not None:
         load = layout.load_at(site.address)
@@ -516,7 +520,7 @@ def _argument_findings(probe: Probe, scanned: ScannedFile) -> list[Finding]:
         return findings
     first: dict[str, tuple[int, int, str]] = {}
     for number, site in enumerate(probe.sites, 1):
-        if site.kind != "stapsdt":
+        if site.kind != SiteKind.STAPSDT:
             continue
         decoded = decode(
             site.args, machine, bits, symbols=scanned.symbols, next_pc=next_pc(site, machine)

@@ -34,7 +34,7 @@ from .magic import (
     MH_MAGIC_64,
     THIN_MAGICS,
 )
-from .model import ScannedFile, Site, Slice
+from .model import ScannedFile, Site, SiteKind, Slice
 from .symbols import FunctionIndex
 
 LC_SEGMENT, LC_SYMTAB, LC_SEGMENT_64 = 0x1, 0x2, 0x19
@@ -310,7 +310,7 @@ def _site(
     section: MachSection,
     provider: dof.DofProvider,
     probe: dof.DofProbe,
-    kind: str,
+    kind: SiteKind,
     stored: int,
     abi: str,
 ) -> Site:

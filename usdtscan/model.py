@@ -11,11 +11,42 @@ no loadable segment, an unrelocated object file), never zero.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .analysis import FileReport
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum as StrEnum  # re-exported: the kinds of args/ use it too
+else:
+
+    class StrEnum(str, Enum):
+        """Python 3.11's ``enum.StrEnum`` for 3.10: a member is its value in ``str()``,
+        f-strings and JSON, so the kinds and states below print as the plain
+        strings they replaced."""
+
+        def __str__(self) -> str:
+            return str.__str__(self)
+
+
+class SiteKind(StrEnum):
+    """Which record describes a site: a stapsdt note, or a DOF probe or is-enabled offset."""
+
+    STAPSDT = "stapsdt"
+    DOF_PROBE = "dof-probe"
+    DOF_IS_ENABLED = "dof-is-enabled"
+
+
+class BaseAdjustment(StrEnum):
+    """Why a stapsdt site's address is, or is not, the note's pc moved by ``.stapsdt.base``."""
+
+    APPLIED = "applied"
+    NOTE_BASE_ZERO = "note-base-zero"
+    NO_BASE_SECTION = "no-stapsdt-base-section"
+    UNRELOCATED = "unrelocated-object"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +127,53 @@ class SymbolLookup(Protocol):
     def symbol_at(self, address: int) -> tuple[str, int] | None: ...
 
 
-class BaseAdjustment:
-    """Why a site's address is, or is not, the note's pc moved by ``.stapsdt.base``."""
+@dataclass(frozen=True, slots=True)
+class StapsdtInfo:
+    """What a stapsdt note says about one site, beyond the common fields.
 
-    APPLIED = "applied"
-    NOTE_BASE_ZERO = "note-base-zero"
-    NO_BASE_SECTION = "no-stapsdt-base-section"
-    UNRELOCATED = "unrelocated-object"
+    ``note`` holds the three addresses exactly as stored (readelf's
+    Location, Base and Semaphore); ``base_adjustment`` says how the site's
+    address was derived from them; ``note_size`` is the descriptor's size
+    in bytes (readelf's data size).
+    """
+
+    note: NoteValues
+    base_adjustment: BaseAdjustment
+    note_size: int
 
 
 @dataclass(frozen=True, slots=True)
 class Site:
+    """One place where a probe fires, whichever record describes it.
+
+    The common fields are what every consumer attaches with:
+
+    - ``provider``, ``name``: the probe; ``args_raw`` is the argument string
+      as stored (for DOF, the native argument types joined by ``, ``) and
+      ``args`` its arguments one by one;
+    - ``address``: the site's link-time address, after the base adjustment
+      (None in an object file whose DOF was not relocated); ``file_offset``:
+      where its bytes are in the file, the uprobe offset (None when the
+      bytes are not in this file, or in a relocatable object);
+    - ``semaphore_address`` and ``semaphore_file_offset``: the stapsdt
+      semaphore (the uprobe's reference counter), None for none; DOF sites
+      have none (their is-enabled sites play that part);
+    - ``function``: the enclosing symbol as ``name+0xoffset``, as stored
+      (mangled), None when no symbol covers the site;
+    - ``kind``: which record describes the site (:class:`SiteKind`);
+      ``section``: the container section holding that record, and
+      ``note_offset`` the record's file offset (a stapsdt note, or a DOF
+      probe record);
+    - ``warnings``: what is odd about this site, one sentence each;
+    - ``traced_pc``: the pc the kernel traces when it is not ``address``
+      (Mach-O's x86 is-enabled sites); None means ``address``;
+    - ``code``: the bytes around the site, for the instruction check.
+
+    The rest depends on the kind: ``stapsdt`` holds what the note says
+    (:class:`StapsdtInfo`), ``dof`` what the DOF probe record says
+    (:class:`DofInfo`); exactly one of them is set.
+    """
+
     provider: str
     name: str
     args_raw: str
@@ -116,20 +183,35 @@ class Site:
     semaphore_address: int | None
     semaphore_file_offset: int | None
     function: str | None
-    note: NoteValues | None = None
-    kind: str = "stapsdt"
-    base_adjustment: str | None = None
+    kind: SiteKind = SiteKind.STAPSDT
     section: str | None = None
     note_offset: int | None = None
-    note_size: int | None = None
     warnings: tuple[str, ...] = ()
     traced_pc: int | None = None
-    dof: DofInfo | None = None
     code: CodeWindow | None = None
+    stapsdt: StapsdtInfo | None = None
+    dof: DofInfo | None = None
 
     @property
     def probe_id(self) -> str:
         return f"{self.provider}:{self.name}"
+
+    # Before the stapsdt-only fields moved into ``stapsdt``, they were fields
+    # of Site: these read-only aliases keep code written then working.
+    @property
+    def note(self) -> NoteValues | None:
+        """Alias of ``stapsdt.note`` (None for a DOF site), kept for older callers."""
+        return None if self.stapsdt is None else self.stapsdt.note
+
+    @property
+    def base_adjustment(self) -> BaseAdjustment | None:
+        """Alias of ``stapsdt.base_adjustment`` (None for a DOF site), kept for older callers."""
+        return None if self.stapsdt is None else self.stapsdt.base_adjustment
+
+    @property
+    def note_size(self) -> int | None:
+        """Alias of ``stapsdt.note_size`` (None for a DOF site), kept for older callers."""
+        return None if self.stapsdt is None else self.stapsdt.note_size
 
     @property
     def function_name(self) -> str | None:

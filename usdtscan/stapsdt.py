@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from .args.tokenize import tokenize
 from .elf import PF_W, PF_X, ElfFile, ElfType, Note, SegmentType
 from .errors import FileChangedError, MalformedFileError
-from .model import BaseAdjustment, CodeWindow, NoteValues, OtherNote, ScannedFile, Site
+from .model import (
+    BaseAdjustment,
+    CodeWindow,
+    NoteValues,
+    OtherNote,
+    ScannedFile,
+    Site,
+    SiteKind,
+    StapsdtInfo,
+)
 from .reloc import relocated_section_data
 from .symbols import FunctionIndex, function_index, has_symtab
 
@@ -160,7 +169,7 @@ class SiteBuilder:
         delta, _how = self._adjust(values)
         return (values.pc + delta) & ((1 << self.elf.bits) - 1)
 
-    def _adjust(self, values: NoteValues) -> tuple[int, str]:
+    def _adjust(self, values: NoteValues) -> tuple[int, BaseAdjustment]:
         if self.relocatable:
             return 0, BaseAdjustment.UNRELOCATED
         if values.base == 0:
@@ -214,14 +223,12 @@ class SiteBuilder:
             semaphore_address=semaphore,
             semaphore_file_offset=semaphore_offset,
             function=function,
-            note=values,
-            kind="stapsdt",
-            base_adjustment=how,
+            kind=SiteKind.STAPSDT,
             section=raw.section,
             note_offset=raw.offset,
-            note_size=raw.size,
             warnings=tuple(warnings),
             code=code,
+            stapsdt=StapsdtInfo(values, how, raw.size),
         )
 
     def _code_window(self, address: int) -> CodeWindow | None:

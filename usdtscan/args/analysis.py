@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..analysis import Verdict
-from ..model import ScannedFile, Site
+from ..model import ScannedFile, Site, SiteKind
 from .consumers import probe_verdicts, verdicts
 from .decode import DecodedArgument, decode
 
@@ -43,7 +43,7 @@ def next_pc(site: Site, machine: str) -> int | None:
 def analyze_site(site: Site, scanned: ScannedFile) -> SiteArguments | None:
     """None for sites whose arguments are not assembler operands (DOF)."""
     machine, bits = scanned.machine, scanned.bits
-    if site.kind != "stapsdt" or machine is None or bits is None:
+    if site.kind != SiteKind.STAPSDT or machine is None or bits is None:
         return None
     decoded = decode(
         site.args, machine, bits, symbols=scanned.symbols, next_pc=next_pc(site, machine)

@@ -90,7 +90,7 @@ def _size_problem(decoded: DecodedArgument) -> str | None:
 
 def _wide_caveat(decoded: DecodedArgument) -> str | None:
     location = decoded.location
-    if isinstance(location, Register) and "wider-than-register" in decoded.flags:
+    if isinstance(location, Register) and Flag.WIDER_THAN_REGISTER in decoded.flags:
         return f"reads all of {location.canonical}, beyond the {location.name} the operand names"
     return None
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from types import ModuleType
 
-from ..model import Argument, SymbolLookup
+from ..model import Argument, StrEnum, SymbolLookup
 from . import aarch64, arm, loongarch, mips, ppc, riscv, s390, x86
 from .location import Location, Memory, Register, Symbol, Unparsed
 
@@ -58,7 +58,7 @@ _BY_NAME: dict[str, ModuleType] = {
 _REGISTER_BITS = {"x32": 64, "aarch64_ilp32": 64}
 
 
-class Flag:
+class Flag(StrEnum):
     """Machine-readable names of what is odd about an argument."""
 
     SIZELESS = "sizeless"
@@ -84,7 +84,7 @@ class DecodedArgument:
     signed: bool
     is_float: bool
     assumed_size: bool
-    flags: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
@@ -126,7 +126,7 @@ def decode_argument(
     next_pc: int | None = None,
 ) -> DecodedArgument:
     location = parse_operand(argument.operand, machine, bits)
-    flags: list[str] = []
+    flags: list[Flag] = []
     warnings: list[str] = []
     location = _resolve(location, symbols, next_pc, flags, warnings)
     if argument.size is None:
@@ -184,7 +184,7 @@ def _resolve(
     location: Location,
     symbols: SymbolLookup | None,
     next_pc: int | None,
-    flags: list[str],
+    flags: list[Flag],
     warnings: list[str],
 ) -> Location:
     if isinstance(location, Symbol):

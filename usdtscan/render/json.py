@@ -48,7 +48,8 @@ def argument_to_json(argument: Argument) -> dict[str, Any]:
 def site_to_json(site: Site, function_demangled: str | None = None) -> dict[str, Any]:
     """``function`` is the symbol as stored; ``function_demangled`` (from the
     analysis: :attr:`SiteReport.function_demangled`) its C++/Rust reading."""
-    note = site.note
+    info = site.stapsdt
+    note = None if info is None else info.note
     return {
         "provider": site.provider,
         "name": site.name,
@@ -64,7 +65,7 @@ def site_to_json(site: Site, function_demangled: str | None = None) -> dict[str,
         "function_demangled": function_demangled,
         "args_raw": site.args_raw,
         "args": [argument_to_json(a) for a in site.args],
-        "base_adjustment": site.base_adjustment,
+        "base_adjustment": None if info is None else info.base_adjustment,
         "section": site.section,
         "note_offset": site.note_offset,
         "warnings": list(site.warnings),

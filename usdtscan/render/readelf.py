@@ -22,11 +22,12 @@ def render_file(scanned: ScannedFile) -> str:
     bits = scanned.bits or 64
     entries: list[tuple[int, str, str]] = []  # (note offset, section, text)
     for site in scanned.sites:
-        if site.note is None or site.note_offset is None:
+        info = site.stapsdt
+        if info is None or site.note_offset is None:
             continue
-        note = site.note
+        note = info.note
         text = (
-            f"  {'stapsdt':<20} 0x{site.note_size or 0:08x}\t{_TYPE_NAME}\n"
+            f"  {'stapsdt':<20} 0x{info.note_size:08x}\t{_TYPE_NAME}\n"
             f"    Provider: {site.provider}\n"
             f"    Name: {site.name}\n"
             f"    Location: {_hex(note.pc, bits)}, Base: {_hex(note.base, bits)}, "

@@ -21,7 +21,7 @@ from ..analysis import (
     SiteReport,
     Symbol,
 )
-from ..model import Argument, ScannedFile, Site
+from ..model import Argument, ScannedFile, Site, SiteKind
 
 if TYPE_CHECKING:
     from ..attach import AttachSpec
@@ -87,7 +87,7 @@ def _site_row(report: SiteReport, module: str) -> list[str]:
         site.provider,
         module,
         _function_cell(report),
-        f"{site.name} (is-enabled)" if site.kind == "dof-is-enabled" else site.name,
+        f"{site.name} (is-enabled)" if site.kind == SiteKind.DOF_IS_ENABLED else site.name,
         hex_or_dash(site.address),
         hex_or_dash(site.file_offset),
         hex_or_dash(site.semaphore_address),
@@ -112,11 +112,11 @@ def _site_detail(number: int, report: SiteReport) -> list[str]:
         where = f"in {readable} (symbol {site.function})"
     address, offset = hex_or_dash(site.address), hex_or_dash(site.file_offset)
     lines = [f"    site {number}: {address}, file offset {offset}, {where}"]
-    if site.note is not None:
-        note = site.note
+    if site.stapsdt is not None:
+        note = site.stapsdt.note
         lines.append(
             f"      note: pc {note.pc:#x}, base {note.base:#x}, semaphore {note.semaphore:#x}"
-            f" (base adjustment: {site.base_adjustment}; in {site.section}"
+            f" (base adjustment: {site.stapsdt.base_adjustment}; in {site.section}"
             f" at file offset {hex_or_dash(site.note_offset)})"
         )
     if site.semaphore_address is not None:
