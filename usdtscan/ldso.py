@@ -31,7 +31,7 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .elf import ElfFile
+from .elf import ElfFile, Machine
 from .errors import UsdtscanError
 from .fileio import opened
 
@@ -44,19 +44,24 @@ _OLD_ENTRY = 12  # flags, key, value
 
 # Debian's multiarch directories, by (e_machine, ELF class, byte order).
 _MULTIARCH: dict[tuple[int, int, str], str] = {
-    (62, 64, "little"): "x86_64-linux-gnu",
-    (3, 32, "little"): "i386-linux-gnu",
-    (183, 64, "little"): "aarch64-linux-gnu",
-    (22, 64, "big"): "s390x-linux-gnu",
-    (21, 64, "little"): "powerpc64le-linux-gnu",
-    (21, 64, "big"): "powerpc64-linux-gnu",
-    (243, 64, "little"): "riscv64-linux-gnu",
-    (258, 64, "little"): "loongarch64-linux-gnu",
-    (8, 64, "little"): "mips64el-linux-gnuabi64",
-    (8, 32, "little"): "mipsel-linux-gnu",
-    (8, 32, "big"): "mips-linux-gnu",
+    (Machine.X86_64, 64, "little"): "x86_64-linux-gnu",
+    (Machine.I386, 32, "little"): "i386-linux-gnu",
+    (Machine.AARCH64, 64, "little"): "aarch64-linux-gnu",
+    (Machine.S390, 64, "big"): "s390x-linux-gnu",
+    (Machine.PPC64, 64, "little"): "powerpc64le-linux-gnu",
+    (Machine.PPC64, 64, "big"): "powerpc64-linux-gnu",
+    (Machine.RISCV, 64, "little"): "riscv64-linux-gnu",
+    (Machine.LOONGARCH, 64, "little"): "loongarch64-linux-gnu",
+    (Machine.MIPS, 64, "little"): "mips64el-linux-gnuabi64",
+    (Machine.MIPS, 32, "little"): "mipsel-linux-gnu",
+    (Machine.MIPS, 32, "big"): "mips-linux-gnu",
 }
-_ARM = 40
+# $PLATFORM, as ld.so expands it (AT_PLATFORM); empty for the others.
+_PLATFORMS: dict[int, str] = {
+    Machine.X86_64: "x86_64",
+    Machine.I386: "i686",
+    Machine.AARCH64: "aarch64",
+}
 EF_ARM_ABI_FLOAT_HARD = 0x400
 
 
@@ -105,13 +110,13 @@ def read_target(path: str) -> Target | None:
     except UsdtscanError:
         return None
     float_abi = None
-    if elf.e_machine == _ARM:
+    if elf.e_machine == Machine.ARM:
         float_abi = "hard" if elf.e_flags & EF_ARM_ABI_FLOAT_HARD else "soft"
     return Target(elf.e_machine, elf.bits, elf.endian, float_abi)
 
 
 def multiarch_dir(target: Target) -> str | None:
-    if target.machine == _ARM and target.bits == 32:
+    if target.machine == Machine.ARM and target.bits == 32:
         return "arm-linux-gnueabihf" if target.float_abi == "hard" else "arm-linux-gnueabi"
     return _MULTIARCH.get((target.machine, target.bits, target.endian))
 
@@ -130,7 +135,7 @@ def default_dirs(target: Target) -> list[str]:
 def expand_tokens(directory: str, origin: str, target: Target) -> str:
     """``$ORIGIN``/``${ORIGIN}``, ``$LIB`` and ``$PLATFORM`` as ld.so expands them."""
     lib = "lib64" if target.bits == 64 else "lib"
-    platform = {62: "x86_64", 3: "i686", 183: "aarch64"}.get(target.machine, "")
+    platform = _PLATFORMS.get(target.machine, "")
     for token, value in (("ORIGIN", origin), ("LIB", lib), ("PLATFORM", platform)):
         directory = directory.replace("${" + token + "}", value).replace("$" + token, value)
     return directory

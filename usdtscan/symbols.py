@@ -38,7 +38,7 @@ class SymbolKind(enum.IntEnum):
 # One ``Elf_Sym``: (name, value, size, info, other, shndx), in Elf32_Sym's
 # field order whatever the file's class.  ``name`` is the offset of the
 # name in the linked string table.  A plain tuple, not a NamedTuple: making
-# one per row doubled the cost of reading a libpython's 20,000 symbols.
+# one per row doubled the cost of reading a symbol table (measured on a libpython).
 SymbolRow = tuple[int, int, int, int, int, int]
 
 # Elf64_Sym moves value and size to the end; its rows are put back in order.
@@ -62,7 +62,7 @@ def symbol_rows(elf: ElfFile, table: Section) -> Iterator[SymbolRow]:
     """Every row of the symbol table ``table`` (row 0 included), by index.
 
     A trailing partial row is ignored, as readelf ignores it.  The rows are
-    unpacked in C (``iter_unpack``, ``itemgetter``): a libpython has 20,000.
+    unpacked in C (``iter_unpack``, ``itemgetter``): a libjvm has tens of thousands.
     """
     data = elf.section_data(table)
     fmt = elf.order + _ROW_FORMAT.get(elf.elf_class, _ROW_FORMAT_64)
@@ -272,7 +272,7 @@ def defined_symbols(elf: ElfFile, names: Iterable[str]) -> set[str]:
     """Which of ``names`` are defined (not merely imported) in ``.dynsym`` or ``.symtab``.
 
     Names are matched by their string-table offsets rather than by decoding
-    every symbol: a libpython has 20,000 symbols and we want a handful.
+    every symbol: a libpython exports some 2,200 symbols and we want a handful.
     """
     wanted = [name.encode() for name in names]
     found: set[str] = set()
