@@ -16,8 +16,7 @@ import pytest
 
 import usdtscan
 from usdtscan.cli import main
-from usdtscan.commands import check_json
-from usdtscan.render.checks import diff_json, lint_json
+from usdtscan.render.checks import cpython_check_json, diff_json, lint_json
 
 from .conftest import CORPUS, FIXTURE_BIN, corpus_binaries, corpus_file, fixture_binaries
 from .test_cpython import (  # the corpus list and the --enable-shared layout
@@ -50,7 +49,7 @@ def test_cli_json_is_the_api_result_rendered(
 ) -> None:
     result = usdtscan.check_cpython(path)
     status, document = _cli_json([str(path)], capsys)
-    assert document == json.loads(json.dumps(check_json([result])))
+    assert document == json.loads(json.dumps(cpython_check_json([result])))
     assert status == result.status
     assert result.ok and result.status == 0 and result.error is None, result.error
     assert result.version == _expected_version(path)
@@ -123,7 +122,7 @@ def test_a_renamed_marker_is_missing(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert [r.probe_id for r in unknown] == ["python:gc__Xtart"]
     status, document = _cli_json([str(doctored)], capsys)
     assert status == 1
-    assert document == json.loads(json.dumps(check_json([result])))
+    assert document == json.loads(json.dumps(cpython_check_json([result])))
 
 
 @pytest.mark.corpus

@@ -294,3 +294,91 @@ def test_other_files_still_reported(tmp_path: Path) -> None:
     files = json.loads(result.stdout)["files"]
     assert files[0]["error"] == "no such file or directory"
     assert files[1]["error"] is None and len(files[1]["probes"]) == len(probes(SAMPLE))
+
+
+# -- the command plumbing (usdtscan/cli.py) -----------------------------------
+
+
+def _modules_loaded_by(*args: str) -> set[str]:
+    """The usdtscan modules that one run of the command imports, in a fresh interpreter."""
+    code = (
+        "import sys\nfrom usdtscan.cli import main\nmain(sys.argv[1:])\n"
+        "sys.stderr.write(' '.join(m for m in sys.modules if m.startswith('usdtscan')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+    )
+    return set(done.stderr.splitlines()[-1].split())
+
+
+def test_each_command_imports_only_its_own_module() -> None:
+    listing = _modules_loaded_by(str(SAMPLE))
+    assert "usdtscan.listing" in listing
+    assert not listing & {"usdtscan.checkrun", "usdtscan.diffrun", "usdtscan.scriptrun"}
+    assert "usdtscan.lint" not in listing and "usdtscan.render.checks" not in listing
+    diff = _modules_loaded_by("diff", str(SAMPLE), str(SAMPLE))
+    assert "usdtscan.diffrun" in diff
+    assert not diff & {"usdtscan.listing", "usdtscan.checkrun", "usdtscan.parallel"}
+    check = _modules_loaded_by("check", str(SAMPLE))
+    assert "usdtscan.checkrun" in check and "usdtscan.lint" in check
+    assert not check & {"usdtscan.listing", "usdtscan.diffrun", "usdtscan.scriptrun"}
+
+
+def test_every_command_in_the_registry_loads() -> None:
+    from usdtscan.cli import COMMANDS, DEFAULT_COMMAND, load_command
+
+    assert sorted(COMMANDS) == ["check", "diff", "script"]
+    assert DEFAULT_COMMAND == "usdtscan.listing:run_listing"
+    for name in (*COMMANDS, None):
+        run_command = load_command(name)
+        assert run_command.__name__.startswith("run_")
+
+
+@pytest.mark.parametrize("command", ["", "check", "diff", "script"])
+def test_usage_error_and_help_statuses(command: str) -> None:
+    """argparse's exits become main's return value, for every command alike."""
+    from usdtscan.cli import main
+
+    words = [command] if command else []
+    assert main([*words, "--no-such-option"]) == 2
+    assert main([*words, "--help"]) == 0
+
+
+def _closed_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI with its stdout a pipe whose reader has gone (``| head`` after it exits)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "usdtscan", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child can have written anything
+    stderr = child.stderr.read()
+    child.stderr.close()
+    return subprocess.CompletedProcess(list(args), child.wait(timeout=120), "", stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--json", str(SAMPLE)),
+        ("-v", str(SAMPLE), str(FIXTURE_BIN / "x86_64" / "probes-O0")),
+        ("--help",),
+        ("check", "--help"),
+        ("check", "--json", str(SAMPLE)),
+    ],
+)
+def test_a_closed_stdout_is_not_an_error(args: tuple[str, ...]) -> None:
+    result = _closed_stdout(*args)
+    assert result.returncode == 0
+    assert result.stderr == ""
+
+
+def test_a_closed_stdout_keeps_the_scan_status(tmp_path: Path) -> None:
+    """The error of a later file still reaches stderr and the status."""
+    missing = tmp_path / "missing"
+    result = _closed_stdout("-v", str(SAMPLE), str(missing))
+    assert result.returncode == 2
+    assert result.stderr == f"usdtscan: {missing}: no such file or directory\n"

@@ -18,7 +18,7 @@ import pytest
 
 from usdtscan import cpython
 from usdtscan.cli import main
-from usdtscan.commands import check_path
+from usdtscan.cpython_check import check_cpython
 from usdtscan.model import Argument, Site
 from usdtscan.scripts import kernel_fetcharg
 
@@ -109,9 +109,7 @@ def test_file_name_versions() -> None:
 @pytest.mark.parametrize("path", _cpython_corpus(), ids=lambda p: str(p.relative_to(CORPUS)))
 def test_corpus_verdict(path: Path) -> None:
     version = _expected_version(path)
-    result = check_path(
-        str(path), check_cpython=True, required=(), python_version=None, sysroot="/"
-    )
+    result = check_cpython(str(path))
     assert result.error is None
     assert result.interpreter is not None
     assert result.interpreter.version == version
@@ -142,9 +140,7 @@ def test_corpus_argument_shapes_amd64_311() -> None:
 @pytest.mark.corpus
 def test_corpus_32bit_pointers_are_checked_at_4_bytes() -> None:
     path = corpus_file("i386/libpython3.11/usr/lib/i386-linux-gnu/libpython3.11.so.1.0")
-    result = check_path(
-        str(path), check_cpython=True, required=(), python_version=None, sysroot="/"
-    )
+    result = check_cpython(str(path))
     assert result.status == 0
     # The same notes judged as 64-bit would be wrong: the check looks at sizes.
     sites = result.interpreter.sites() if result.interpreter else []
@@ -160,9 +156,7 @@ def test_corpus_32bit_pointers_are_checked_at_4_bytes() -> None:
 @pytest.mark.corpus
 def test_version_override_changes_the_expectation() -> None:
     path = corpus_file(PY314_AMD64)
-    result = check_path(
-        str(path), check_cpython=True, required=(), python_version=(3, 11), sysroot="/"
-    )
+    result = check_cpython(str(path), (3, 11))
     assert result.status == 1
     assert {r.name for r in result.failures} == {"function__entry", "function__return", "line"}
 

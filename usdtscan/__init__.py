@@ -7,11 +7,13 @@ what the CLI shows of each site (a :class:`FileReport`: decoded arguments,
 consumer verdicts, site check, uprobe event).  docs/api.rst documents every
 name in ``__all__``, which is exactly the public API.
 
-The listing's start-up is as light as Python's own, so only what a listing
-needs is imported here; every other public name (and every submodule, as
-``usdtscan.cpython``) loads on first use.  Names that a submodule also
-carries (``scan``) are bound eagerly: importing ``usdtscan.scan`` later would
-otherwise replace the function with the module.
+Importing the package costs nothing beyond the interpreter's own start-up:
+every public name (and every submodule, as ``usdtscan.cpython``) loads on
+first use, so that ``usdtscan check`` does not load the listing, nor
+``usdtscan.lint`` the renderers, and no submodule's import runs back into
+this file.  A public name that a submodule also carries (``scan``,
+``lint``) stays the function: :class:`_Package` drops the module binding
+that importing the submodule makes.
 """
 
 from __future__ import annotations
@@ -25,72 +27,106 @@ from typing import TYPE_CHECKING
 # (``[tool.setuptools.dynamic]``), and --version, the JSON and the CHANGELOG test use it.
 __version__ = "0.1.0"
 
-from .analysis import (
-    ArgumentReport,
-    FileReport,
-    InstructionCheck,
-    ProbeReport,
-    SiteReport,
-    SliceReport,
-    UprobeEvent,
-    Verdict,
-    analyze,
-)
-from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
-from .errors import (
-    FileAccessError,
-    FileChangedError,
-    MalformedFileError,
-    NotObjectFileError,
-    UsdtscanError,
-)
-from .model import (
-    Argument,
-    BaseAdjustment,
-    DofInfo,
-    NoteValues,
-    OtherNote,
-    Probe,
-    ScannedFile,
-    Site,
-    SiteKind,
-    Slice,
-    Stability,
-    StapsdtInfo,
-    group_sites,
-)
-from .scan import probes, scan
-
-# Public names that load on first use: name -> the module that defines it.
+# Every public name loads on first use: name -> the module that defines it.
 _LAZY: dict[str, str] = {
-    "AttachSpec": ".attach",
-    "AttachTarget": ".attach",
-    "attach_specs": ".attach",
-    "CPythonCheck": ".cpython_check",
-    "MarkerFile": ".cpython_check",
-    "MarkerReport": ".cpython",
-    "MarkerSite": ".cpython",
-    "check_cpython": ".cpython_check",
-    "Change": ".diff",
-    "DiffResult": ".diff",
-    "diff": ".diff",
-    "Finding": ".lint",
-    "LintResult": ".lint",
-    "lint": ".lint",
-    "DeclaredProbe": ".provider",
-    "ProviderFileError": ".provider",
-    "read_provider_file": ".provider",
+    **dict.fromkeys(
+        (
+            "ArgumentReport",
+            "FileReport",
+            "InstructionCheck",
+            "ProbeReport",
+            "SiteReport",
+            "SliceReport",
+            "UprobeEvent",
+            "Verdict",
+            "analyze",
+        ),
+        ".analysis",
+    ),
+    **dict.fromkeys(
+        ("Constant", "Location", "Memory", "Register", "Symbol", "Unparsed"), ".args.location"
+    ),
+    **dict.fromkeys(
+        (
+            "FileAccessError",
+            "FileChangedError",
+            "MalformedFileError",
+            "NotObjectFileError",
+            "UsdtscanError",
+        ),
+        ".errors",
+    ),
+    **dict.fromkeys(
+        (
+            "Argument",
+            "BaseAdjustment",
+            "DofInfo",
+            "NoteValues",
+            "OtherNote",
+            "Probe",
+            "ScannedFile",
+            "Site",
+            "SiteKind",
+            "Slice",
+            "Stability",
+            "StapsdtInfo",
+            "group_sites",
+        ),
+        ".model",
+    ),
+    **dict.fromkeys(("probes", "scan"), ".scan"),
+    **dict.fromkeys(("AttachSpec", "AttachTarget", "attach_specs"), ".attach"),
+    **dict.fromkeys(("CPythonCheck", "MarkerFile", "check_cpython"), ".cpython_check"),
+    **dict.fromkeys(("MarkerReport", "MarkerSite"), ".cpython"),
+    **dict.fromkeys(("Change", "DiffResult", "diff"), ".diff"),
+    **dict.fromkeys(("Finding", "LintResult", "lint"), ".lint"),
+    **dict.fromkeys(("DeclaredProbe", "ProviderFileError", "read_provider_file"), ".provider"),
     "demangle": ".demangle",
 }
 
 if TYPE_CHECKING:
+    from .analysis import (
+        ArgumentReport,
+        FileReport,
+        InstructionCheck,
+        ProbeReport,
+        SiteReport,
+        SliceReport,
+        UprobeEvent,
+        Verdict,
+        analyze,
+    )
+    from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
     from .attach import AttachSpec, AttachTarget, attach_specs
     from .cpython import MarkerReport, MarkerSite
     from .cpython_check import CPythonCheck, MarkerFile, check_cpython
     from .demangle import demangle
     from .diff import Change, DiffResult, diff
+    from .errors import (
+        FileAccessError,
+        FileChangedError,
+        MalformedFileError,
+        NotObjectFileError,
+        UsdtscanError,
+    )
     from .lint import Finding, LintResult, lint
+    from .model import (
+        Argument,
+        BaseAdjustment,
+        DofInfo,
+        NoteValues,
+        OtherNote,
+        Probe,
+        ScannedFile,
+        Site,
+        SiteKind,
+        Slice,
+        Stability,
+        StapsdtInfo,
+        group_sites,
+    )
     from .provider import DeclaredProbe, ProviderFileError, read_provider_file
+    from .scan import probes, scan
 
 __all__ = [
     "Argument",
@@ -171,8 +207,12 @@ if not TYPE_CHECKING:
             value = getattr(importlib.import_module(home, __name__), name)
             globals()[name] = value
             return value
-        if not name.startswith("_") and name in _submodules():
-            return importlib.import_module(f".{name}", __name__)
+        if not name.startswith("_"):
+            try:
+                return importlib.import_module(f".{name}", __name__)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise  # a submodule that is there but fails to import
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

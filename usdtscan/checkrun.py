@@ -1,22 +1,183 @@
-"""``usdtscan check`` without ``--cpython``: the lint of any binary, for CI.
+"""``usdtscan check``: the CI gate, its exit status the verdict.
 
-The plumbing between the parsed options, usdtscan.lint and the renderer;
-the exit status is the worst of the files: 0 no error finding, 1 an error
-finding (or a ``--require``\\d probe missing), 2 a file could not be read.
+With ``--cpython``, the markers that CPython's version should have
+(usdtscan.cpython_check); without it, the lint of any binary
+(usdtscan.lint).  This module is the plumbing between the parsed options,
+those and the renderer (usdtscan.render.checks).
+
+* 0 -- every expected marker (and every ``--require``\\d probe) is present
+  with the right arguments; lint: no error finding;
+* 1 -- at least one is missing or has the wrong arguments; each is named;
+  lint: an error finding;
+* 2 -- an input could not be read, is not CPython (for ``--cpython``,
+  unless ``--python-version`` says it is), or needs a libpython that the
+  loader would not find; also usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import cpython
-from .errors import UsdtscanError
 from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
-from .lint import RULES, LintResult, lint
-from .output import write_stdout
+from .output import usage_error, write_stdout
+
+if TYPE_CHECKING:
+    from .cpython_check import CPythonCheck
+    from .lint import LintResult
+    from .provider import DeclaredProbe
+
+
+def _version_argument(text: str) -> cpython.Version:
+    try:
+        return cpython.parse_version(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _require_argument(text: str) -> list[str]:
+    probes = [item.strip() for item in text.split(",") if item.strip()]
+    for probe in probes:
+        provider, colon, name = probe.partition(":")
+        if not colon or not provider or not name:
+            raise argparse.ArgumentTypeError(f"{probe!r} is not provider:name")
+    return probes
+
+
+def add_cpython_options(parser: argparse.ArgumentParser) -> None:
+    """What ``check`` and ``script`` both need to know of a CPython build."""
+    parser.add_argument(
+        "--python-version",
+        type=_version_argument,
+        metavar="X.Y",
+        help="the CPython version, overriding what the file says",
+    )
+    parser.add_argument(
+        "--sysroot",
+        default="/",
+        metavar="DIR",
+        help="resolve libpython inside DIR, as on the system whose root DIR is",
+    )
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usdtscan check",
+        description="Check that binaries carry the static markers they should (for CI). "
+        "Without --cpython, lint every probe site (docs/checks.rst).",
+        epilog="Exit status: 0 all present and right (lint: no error finding), 1 missing or "
+        "wrong (named; lint: an error finding), 2 unreadable input. With --cpython and no "
+        "PATH, checks the running interpreter.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH")
+    parser.add_argument(
+        "--cpython",
+        action="store_true",
+        help="check the CPython markers that PATH's version should have, and their arguments",
+    )
+    parser.add_argument(
+        "--require",
+        action="append",
+        type=_require_argument,
+        default=[],
+        metavar="PROVIDER:NAME[,...]",
+        help="require these probes (any provider); repeatable",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON output")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="ID[,...]",
+        help="lint: drop findings with these IDs (docs/checks.rst); repeatable",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="lint: list every site and its instruction"
+    )
+    parser.add_argument(
+        "--provider",
+        metavar="FILE.d",
+        help="lint: also compare with this DTrace provider file (run through cpp)",
+    )
+    add_cpython_options(parser)
+    return parser
+
+
+def run_check(argv: Sequence[str]) -> int:
+    parser = build_check_parser()
+    options = parser.parse_intermixed_args(argv)
+    required = [probe for group in options.require for probe in group]
+    if options.cpython:
+        return _run_cpython_check(options, required)
+    return _run_lint_check(parser, options, required)
+
+
+# -- check --cpython ----------------------------------------------------------------
+
+
+def _run_cpython_check(options: argparse.Namespace, required: Sequence[str]) -> int:
+    """Each PATH (the running interpreter by default), or each CPython in a package."""
+    from .cpython_check import check_cpython
+    from .render.checks import cpython_check_json, render_cpython_check
+
+    paths = list(options.paths) or cpython.running_interpreter_files()[:1]
+    check = functools.partial(
+        check_cpython, version=options.python_version, require=required, sysroot=options.sysroot
+    )
+    results: list[CPythonCheck] = []
+    for path in paths:
+        results.extend(check_archive(path, check) or [check(path)])
+    for result in results:
+        if result.error is not None:
+            print(f"usdtscan: {result.path}: {result.error}", file=sys.stderr)
+    if options.json:
+        text = json.dumps(cpython_check_json(results), indent=2) + "\n"
+    else:
+        text = "\n".join(filter(None, (render_cpython_check(result) for result in results)))
+    write_stdout(text)
+    return max(result.status for result in results)
+
+
+def check_archive(path: str, check: Callable[[str], CPythonCheck]) -> list[CPythonCheck]:
+    """``check`` on each CPython executable or libpython in the package or
+    image at ``path`` (named ``ARCHIVE!member``); empty when ``path`` is not one."""
+    from .cpython_check import CPythonCheck
+    from .errors import UsdtscanError
+    from .packages import is_oci_layout, looks_like_archive, members_in_memory
+
+    if not (is_oci_layout(path) or (_not_an_object(path) and looks_like_archive(path))):
+        return []
+
+    def interesting(member: str) -> bool:
+        name = os.path.basename(member)
+        return name.startswith(("python", "libpython"))
+
+    try:
+        with members_in_memory(path, interesting) as members:
+            checked = [check(member) for member in members]
+    except UsdtscanError as exc:
+        return [CPythonCheck(path, error=exc.reason)]
+    # A member named python* that is not CPython (a python3-config script is
+    # not an object file at all) is not worth a line of its own.
+    results = [r for r in checked if r.error is None or "not a CPython" not in r.error]
+    if not results:
+        return [CPythonCheck(path, error="no CPython executable or libpython in this archive")]
+    return results
+
+
+def _not_an_object(path: str) -> bool:
+    from .walk import has_object_magic
+
+    return os.path.isfile(path) and not has_object_magic(path)
+
+
+# -- check (lint) -------------------------------------------------------------------
 
 
 def ignored_ids(values: Sequence[str]) -> list[str]:
@@ -29,35 +190,26 @@ def lint_status(result: LintResult, reports: Sequence[cpython.MarkerReport] = ()
     return result.status
 
 
-def run_lint_check(
+def _run_lint_check(
     parser: argparse.ArgumentParser, options: argparse.Namespace, required: Sequence[str]
 ) -> int:
-    from .render.checks import lint_json, render_lint
+    """Lint each PATH (and check its ``--require``\\d probes); the status is the worst file's."""
+    from .lint import RULES, lint
+    from .render.checks import lint_document, render_lint_files
 
     ignore = ignored_ids(options.ignore)
     unknown = [i for i in ignore if i not in RULES]
     if unknown:
-        parser.print_usage(sys.stderr)
         known = ", ".join(RULES)
-        print(
-            f"usdtscan check: unknown finding ID {', '.join(unknown)} (known: {known})",
-            file=sys.stderr,
-        )
-        return EXIT_TROUBLE
+        return usage_error(parser, f"unknown finding ID {', '.join(unknown)} (known: {known})")
     if not options.paths:
-        parser.print_usage(sys.stderr)
-        print("usdtscan check: give a PATH to lint (or --cpython)", file=sys.stderr)
-        return EXIT_TROUBLE
-    declared = None
+        return usage_error(parser, "give a PATH to lint (or --cpython)")
+    declared: list[DeclaredProbe] | None = None
     if options.provider is not None:
-        from .provider import read_provider_file
-
-        try:
-            declared = read_provider_file(options.provider)
-        except UsdtscanError as exc:
-            print(f"usdtscan: {exc}", file=sys.stderr)
+        declared = _declared_probes(options.provider)
+        if declared is None:
             return EXIT_TROUBLE
-    outputs: list[tuple[LintResult, list[cpython.MarkerReport], int]] = []
+    files: list[tuple[LintResult, list[cpython.MarkerReport], int]] = []
     for path in options.paths:
         result = lint(path, ignore, declared)
         reports: list[cpython.MarkerReport] = []
@@ -65,85 +217,23 @@ def run_lint_check(
             reports = cpython.require([(path, s) for s in result.scanned.sites], required)
         if result.error is not None:
             print(f"usdtscan: {path}: {result.error}", file=sys.stderr)
-        outputs.append((result, reports, lint_status(result, reports)))
-    status = max(out[2] for out in outputs)
+        files.append((result, reports, lint_status(result, reports)))
     if options.json:
-        files = []
-        for result, reports, one in outputs:
-            entry = lint_json(result, one)
-            if required:
-                entry["markers"] = [
-                    {"probe": r.probe_id, "state": r.state, "ok": not r.failed} for r in reports
-                ]
-                entry["failed"] = [r.probe_id for r in reports if r.failed]
-            files.append(entry)
-        document = {"ok": status == EXIT_OK, "status": status, "files": files}
+        document = lint_document(files, required=bool(required))
         write_stdout(json.dumps(document, indent=2) + "\n")
-        return status
-    lines: list[str] = []
-    for result, reports, _one in outputs:
-        lines += render_lint(result, verbose=options.verbose)
-        for report in reports:
-            lines.append(f"  {report.state:<18}  {report.probe_id}")
-        if reports:
-            missing = [r.probe_id for r in reports if r.failed]
-            lines.append(
-                "  FAIL: missing " + ", ".join(missing)
-                if missing
-                else f"  OK: {len(reports)} required probes present"
-            )
-    write_stdout("\n".join(lines) + "\n")
-    return status
+    else:
+        write_stdout(render_lint_files([(r, m) for r, m, _ in files], options.verbose))
+    return max(one for _, _, one in files)
 
 
-# -- diff ---------------------------------------------------------------------------------
+def _declared_probes(path: str) -> list[DeclaredProbe] | None:
+    """``--provider``: the probes the file declares, or None (said on stderr) when it
+    cannot be read or preprocessed."""
+    from .errors import UsdtscanError
+    from .provider import read_provider_file
 
-
-def build_diff_parser() -> argparse.ArgumentParser:
-    from .diff import KINDS
-
-    parser = argparse.ArgumentParser(
-        prog="usdtscan diff",
-        description="Compare the probes of two builds: the release gate (docs/checks.rst).",
-        epilog="Exit status: 0 no breaking change, 1 a probe removed or its arguments "
-        "(count, size, sign) changed and not --allow'ed, 2 a file could not be read.",
-    )
-    parser.add_argument("old", metavar="OLD")
-    parser.add_argument("new", metavar="NEW")
-    parser.add_argument(
-        "--allow",
-        action="append",
-        default=[],
-        metavar="[KIND:]PROVIDER:NAME",
-        help=f"accept this change (globs; KIND one of {', '.join(KINDS)}); repeatable",
-    )
-    parser.add_argument("--json", action="store_true", help="JSON output")
-    return parser
-
-
-def run_diff(argv: Sequence[str]) -> int:
-    from .diff import Allowance, diff, parse_allowance
-    from .render.checks import diff_json, render_diff
-
-    parser = build_diff_parser()
     try:
-        options = parser.parse_intermixed_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    allow: list[Allowance] = []
-    for text in options.allow:
-        try:
-            allow.append(parse_allowance(text))
-        except ValueError as exc:
-            parser.print_usage(sys.stderr)
-            print(f"usdtscan diff: --allow: {exc}", file=sys.stderr)
-            return EXIT_TROUBLE
-    result = diff(options.old, options.new, allow)
-    if result.error is not None:
-        print(f"usdtscan: {result.error}", file=sys.stderr)
-    status = result.status
-    if options.json:
-        write_stdout(json.dumps(diff_json(result, status), indent=2) + "\n")
-    elif result.error is None:
-        write_stdout(render_diff(result))
-    return status
+        return read_provider_file(path)
+    except UsdtscanError as exc:
+        print(f"usdtscan: {exc}", file=sys.stderr)
+        return None

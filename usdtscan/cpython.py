@@ -11,7 +11,7 @@ Finding the markers means first finding the interpreter: an
 so an executable that needs a libpython is resolved the way ld.so would
 (:mod:`usdtscan.ldso`) and both files are read.
 
-This module computes; :mod:`usdtscan.commands` renders.
+This module computes; :mod:`usdtscan.render.checks` renders.
 """
 
 from __future__ import annotations

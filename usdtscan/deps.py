@@ -6,7 +6,7 @@ libruby, a JVM launcher in libjvm.  Listing ``./python`` and seeing no
 probes makes users conclude the markers are gone, so the listing follows
 DT_NEEDED: this module computes the dependency closure (breadth first, in
 load order, each library once, with DT_RPATH inherited along the chain as
-glibc does it) and scans the libraries; :mod:`usdtscan.cli` decides what to
+glibc does it) and scans the libraries; :mod:`usdtscan.listing` decides what to
 show.
 """
 

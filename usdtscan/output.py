@@ -1,14 +1,20 @@
-"""Writing to stdout, once for every command: text or a stream of pieces.
+"""What every command writes: its output to stdout, its usage errors to stderr.
 
 ``usdtscan ... | head`` closing the pipe early is not an error of ours: the
 rest of the output goes to /dev/null and the exit status is the scan's.
+:func:`write_stream` is how every command writes its output, so this is
+decided here once (and :func:`usdtscan.cli.main` applies the same rule to
+argparse's own ``--help``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Iterable
+
+from .exitcodes import EXIT_TROUBLE
 
 
 def write_stdout(text: str) -> None:
@@ -24,5 +30,18 @@ def write_stream(pieces: Iterable[str]) -> None:
             out.write(piece)
         out.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, out.fileno())
+        discard_stdout()
+
+
+def discard_stdout() -> None:
+    """Send what is left of stdout (and its flush at exit) to /dev/null: nobody reads it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    """A mistake in the arguments that argparse cannot see (an unknown finding ID):
+    the usage and ``PROG: message`` on stderr, and the usage-error status."""
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: {message}", file=sys.stderr)
+    return EXIT_TROUBLE

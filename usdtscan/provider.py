@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import UsdtscanError
-from .model import ScannedFile, Site, group_sites
+from .model import Argument, Probe, ScannedFile, group_sites
 
 # The targets whose plain ``char`` is unsigned (their psABIs).
 _UNSIGNED_CHAR = {"aarch64", "aarch64_ilp32", "arm", "ppc", "ppc64", "s390", "s390x"}
@@ -42,6 +42,7 @@ _FIXED = {
 }
 _POINTER_SIZED = {"intptr_t": True, "ssize_t": True, "uintptr_t": False, "size_t": False}
 _POINTER_SIZED |= {"ptrdiff_t": True, "off_t": True}
+_C_WORDS = {"char", "short", "int", "long", "signed", "unsigned", "float", "double", "void"}
 _QUALIFIERS = {"const", "volatile", "restrict", "struct", "union", "enum", "register"}
 _PROVIDER = re.compile(r"\bprovider\s+([A-Za-z_]\w*)\s*\{(.*?)\}\s*;", re.S)
 _PROBE = re.compile(r"\bprobe\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*(?::[^;]*)?;", re.S)
@@ -125,9 +126,7 @@ def argument_type(text: str, machine: str, bits: int) -> ArgumentType:
     pointer = bits // 8
     if "*" in text or "[" in text or text.strip() == "string":
         return ArgumentType(text, pointer, False)
-    words = [w for w in re.findall(r"[A-Za-z_]\w*", text) if w not in _QUALIFIERS]
-    if len(words) > 1 and words[-1] not in _C_WORDS and words[-2] in _C_WORDS | set(_FIXED):
-        words = words[:-1]  # a parameter name: "int count"
+    words = _type_words(text)
     if len(words) == 1 and words[0] in _FIXED:
         size, signed = _FIXED[words[0]]
         return ArgumentType(text, size, signed)
@@ -135,15 +134,27 @@ def argument_type(text: str, machine: str, bits: int) -> ArgumentType:
         return ArgumentType(text, pointer, _POINTER_SIZED[words[0]])
     if not words or any(w not in _C_WORDS for w in words):
         return ArgumentType(text, None, None)
+    size, signed, is_float = _c_type(words, machine, pointer)
+    return ArgumentType(text, size, signed, is_float)
+
+
+def _type_words(text: str) -> list[str]:
+    """The words that make the type: no qualifiers, no parameter name."""
+    words = [w for w in re.findall(r"[A-Za-z_]\w*", text) if w not in _QUALIFIERS]
+    if len(words) > 1 and words[-1] not in _C_WORDS and words[-2] in _C_WORDS | set(_FIXED):
+        words = words[:-1]  # a parameter name: "int count"
+    return words
+
+
+def _c_type(words: Sequence[str], machine: str, pointer: int) -> tuple[int, bool, bool]:
+    """Size, signedness and float-ness of a type spelt in C's own words only."""
     if "float" in words:
-        return ArgumentType(text, 4, True, True)
+        return 4, True, True
     if "double" in words:
-        return ArgumentType(text, 16 if words.count("long") else 8, True, True)
+        return (16 if words.count("long") else 8), True, True
     unsigned = "unsigned" in words
-    if "char" in words:
-        if "signed" in words:
-            return ArgumentType(text, 1, True)
-        return ArgumentType(text, 1, not unsigned and machine not in _UNSIGNED_CHAR)
+    if "char" in words:  # plain char's sign is the ABI's
+        return 1, "signed" in words or (not unsigned and machine not in _UNSIGNED_CHAR), False
     if "short" in words:
         size = 2
     elif words.count("long") >= 2:
@@ -152,10 +163,7 @@ def argument_type(text: str, machine: str, bits: int) -> ArgumentType:
         size = pointer
     else:
         size = 4  # int, signed, unsigned
-    return ArgumentType(text, size, not unsigned)
-
-
-_C_WORDS = {"char", "short", "int", "long", "signed", "unsigned", "float", "double", "void"}
+    return size, not unsigned, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,19 +175,8 @@ class ProviderProblem:
     message: str
 
 
-def _site_shape(site: Site) -> str:
-    return (
-        " ".join(
-            "?"
-            if a.size is None
-            else f"{'-' if a.signed else ''}{a.size}{'f' if a.is_float else ''}"
-            for a in site.args
-        )
-        or "(none)"
-    )
-
-
-def _declared_shape(types: Sequence[ArgumentType]) -> str:
+def _shape(types: Sequence[Argument | ArgumentType]) -> str:
+    """Sizes as the notes spell them (``-4``, ``8``, ``8f``); ``?`` for an unknown size."""
     return (
         " ".join(
             "?"
@@ -196,53 +193,11 @@ def compare(declared: Sequence[DeclaredProbe], scanned: ScannedFile) -> list[Pro
     machine, bits = scanned.machine or "", scanned.bits or 64
     probes = {p.probe_id: p for p in group_sites(scanned.sites)}
     problems: list[ProviderProblem] = []
-    providers = {d.provider for d in declared}
     for probe in declared:
-        found = probes.get(probe.probe_id)
-        count = len(probe.types)
-        if found is None:
-            problems.append(
-                ProviderProblem(
-                    "provider-missing",
-                    probe.probe_id,
-                    f"{probe.probe_id} ({count} arguments) is declared but not in the binary",
-                )
-            )
-            continue
-        counts = sorted({len(s.args) for s in found.sites})
-        if counts != [count]:
-            shown = " or ".join(map(str, counts))
-            problems.append(
-                ProviderProblem(
-                    "provider-arg-count",
-                    probe.probe_id,
-                    f"{probe.probe_id} is declared with {count} arguments, called with {shown}",
-                )
-            )
-            continue
-        types = [argument_type(t, machine, bits) for t in probe.types]
-        wrong: set[int] = set()
-        for site in found.sites:
-            for number, (argument, expected) in enumerate(zip(site.args, types, strict=True), 1):
-                if expected.size is None or argument.size is None:
-                    continue
-                if (argument.size, bool(argument.signed), argument.is_float) != (
-                    expected.size,
-                    bool(expected.signed),
-                    expected.is_float,
-                ):
-                    wrong.add(number)
-        if wrong:
-            numbers = ", ".join(f"arg{n} ({probe.types[n - 1]})" for n in sorted(wrong))
-            sites = " | ".join(sorted({_site_shape(s) for s in found.sites}))
-            problems.append(
-                ProviderProblem(
-                    "provider-arg-type",
-                    probe.probe_id,
-                    f"{probe.probe_id}: {numbers} declared {_declared_shape(types)} for "
-                    f"{machine} ELF{bits}, called with {sites}",
-                )
-            )
+        problem = _declared_problem(probe, probes.get(probe.probe_id), machine, bits)
+        if problem is not None:
+            problems.append(problem)
+    providers = {d.provider for d in declared}
     names = {d.probe_id for d in declared}
     for probe_id in probes:
         provider = probe_id.partition(":")[0]
@@ -255,3 +210,53 @@ def compare(declared: Sequence[DeclaredProbe], scanned: ScannedFile) -> list[Pro
                 )
             )
     return problems
+
+
+def _declared_problem(
+    probe: DeclaredProbe, found: Probe | None, machine: str, bits: int
+) -> ProviderProblem | None:
+    """How the binary's probe differs from its declaration: absent, another argument
+    count, or sizes and signs that the declared types do not have on this ABI."""
+    count = len(probe.types)
+    if found is None:
+        return ProviderProblem(
+            "provider-missing",
+            probe.probe_id,
+            f"{probe.probe_id} ({count} arguments) is declared but not in the binary",
+        )
+    counts = sorted({len(s.args) for s in found.sites})
+    if counts != [count]:
+        shown = " or ".join(map(str, counts))
+        return ProviderProblem(
+            "provider-arg-count",
+            probe.probe_id,
+            f"{probe.probe_id} is declared with {count} arguments, called with {shown}",
+        )
+    types = [argument_type(t, machine, bits) for t in probe.types]
+    wrong = {
+        number
+        for site in found.sites
+        for number, (argument, expected) in enumerate(zip(site.args, types, strict=True), 1)
+        if _disagree(argument, expected)
+    }
+    if not wrong:
+        return None
+    numbers = ", ".join(f"arg{n} ({probe.types[n - 1]})" for n in sorted(wrong))
+    sites = " | ".join(sorted({_shape(s.args) for s in found.sites}))
+    return ProviderProblem(
+        "provider-arg-type",
+        probe.probe_id,
+        f"{probe.probe_id}: {numbers} declared {_shape(types)} for "
+        f"{machine} ELF{bits}, called with {sites}",
+    )
+
+
+def _disagree(argument: Argument, expected: ArgumentType) -> bool:
+    """The site passes another size, sign or float-ness than declared (unknowns agree)."""
+    if expected.size is None or argument.size is None:
+        return False
+    return (argument.size, bool(argument.signed), argument.is_float) != (
+        expected.size,
+        bool(expected.signed),
+        expected.is_float,
+    )
