@@ -346,7 +346,7 @@ def diff_json(result: DiffResult, status: int) -> dict[str, Any]:
         "old": result.old,
         "new": result.new,
         "status": status,
-        "ok": status == 0,
+        "ok": status == EXIT_OK,
         "error": result.error,
         "old_probes": result.old_probes,
         "new_probes": result.new_probes,
