@@ -359,22 +359,24 @@ def test_uprobe_symbol_uses_same_file_offset() -> None:
 
 def test_register_tables_match_capstone() -> None:
     pytest.importorskip("capstone")
-    from usdtscan.args import aarch64, arm, mips, ppc, riscv, s390, x86
+    from usdtscan.args.registry import abi, architecture
     from usdtscan.disasm import capstone_register_names
 
-    for machine, module, bits in [
-        ("x86_64", x86, 64),
-        ("i386", x86, 32),
-        ("aarch64", aarch64, 64),
-        ("arm", arm, 32),
-        ("s390x", s390, 64),
-        ("ppc64", ppc, 64),
-        ("riscv64", riscv, 64),
-        ("mips64", mips, 64),
-        ("mips", mips, 32),
-    ]:
+    for machine in (
+        "x86_64",
+        "i386",
+        "aarch64",
+        "arm",
+        "s390x",
+        "ppc64",
+        "riscv64",
+        "mips64",
+        "mips",
+    ):
         known = capstone_register_names(machine, "little" if machine != "s390x" else "big")
-        table = module.register_table(bits)
+        found, named = architecture(machine), abi(machine)
+        assert found is not None and named is not None
+        table = found.register_table(named.register_bits)
         missing = {
             name: spec.capstone
             for name, spec in table.items()

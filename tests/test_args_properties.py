@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usdtscan.args import aarch64, arm, loongarch, mips, ppc, riscv, s390, x86
+from usdtscan.args.architecture import Architecture
 from usdtscan.args.common import RegisterTable, lookup
 from usdtscan.args.decode import decode
 from usdtscan.args.location import Constant, Location, Memory, Register, Symbol, Unparsed
+from usdtscan.args.registry import architecture
 from usdtscan.args.tokenize import tokenize
 
-ARCHES: list[tuple[str, ModuleType, int]] = [
-    ("x86_64", x86, 64),
-    ("i386", x86, 32),
-    ("aarch64", aarch64, 64),
-    ("arm", arm, 32),
-    ("s390x", s390, 64),
-    ("ppc64", ppc, 64),
-    ("ppc", ppc, 32),
-    ("riscv64", riscv, 64),
-    ("mips64", mips, 64),
-    ("mips", mips, 32),
-    ("loongarch64", loongarch, 64),
+
+def _arch(name: str, bits: int) -> tuple[str, Architecture, int]:
+    found = architecture(name)
+    assert found is not None
+    return name, found, bits
+
+
+ARCHES: list[tuple[str, Architecture, int]] = [
+    _arch("x86_64", 64),
+    _arch("i386", 32),
+    _arch("aarch64", 64),
+    _arch("arm", 32),
+    _arch("s390x", 64),
+    _arch("ppc64", 64),
+    _arch("ppc", 32),
+    _arch("riscv64", 64),
+    _arch("mips64", 64),
+    _arch("mips", 32),
+    _arch("loongarch64", 64),
 ]
 
 DISPLACEMENT = st.integers(-(2**31), 2**31 - 1)
@@ -46,7 +52,7 @@ def registers(table: RegisterTable, gpr_only: bool) -> st.SearchStrategy[Registe
     return st.sampled_from(names).map(make)
 
 
-def locations(machine: str, module: ModuleType, bits: int) -> st.SearchStrategy[Location]:
+def locations(machine: str, module: Architecture, bits: int) -> st.SearchStrategy[Location]:
     table = module.register_table(bits)
     any_register = registers(table, gpr_only=False)
     gpr = registers(table, gpr_only=True)
@@ -111,7 +117,7 @@ def _is_register_like(name: str) -> bool:
     return name.isdigit()
 
 
-def _roundtrip(machine: str, module: ModuleType, bits: int, location: Location) -> None:
+def _roundtrip(machine: str, module: Architecture, bits: int, location: Location) -> None:
     text = module.render(location, bits)
     parsed = module.parse(text, bits)
     assert parsed == location, text
@@ -127,7 +133,9 @@ def test_render_then_parse_gives_the_location_back(data: st.DataObject) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(ARCHES), st.text(max_size=40))
-def test_arbitrary_operand_text_never_raises(arch: tuple[str, ModuleType, int], text: str) -> None:
+def test_arbitrary_operand_text_never_raises(
+    arch: tuple[str, Architecture, int], text: str
+) -> None:
     _machine, module, bits = arch
     location = module.parse(text, bits)
     assert isinstance(location, Constant | Register | Memory | Symbol | Unparsed)
@@ -138,7 +146,7 @@ def test_arbitrary_operand_text_never_raises(arch: tuple[str, ModuleType, int], 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(ARCHES), st.text(max_size=60))
 def test_arbitrary_argument_strings_decode_without_raising(
-    arch: tuple[str, ModuleType, int], text: str
+    arch: tuple[str, Architecture, int], text: str
 ) -> None:
     machine, _module, bits = arch
     decoded = decode(tokenize(text), machine, bits)
@@ -152,6 +160,6 @@ def test_arbitrary_argument_strings_decode_without_raising(
     st.sampled_from(ARCHES),
     st.binary(max_size=40).map(lambda b: b.decode("utf-8", "backslashreplace")),
 )
-def test_note_bytes_decode_without_raising(arch: tuple[str, ModuleType, int], text: str) -> None:
+def test_note_bytes_decode_without_raising(arch: tuple[str, Architecture, int], text: str) -> None:
     machine, _module, bits = arch
     decode(tokenize(text), machine, bits)

@@ -30,41 +30,58 @@ class Instruction:
 
 
 def _targets(machine: str, endian: str) -> list[tuple[str, int, int]]:
-    """(mode name, capstone arch, capstone mode) to try, most likely first."""
+    """(mode label, capstone arch, capstone mode) to try, most likely first.
+
+    The modes are each ABI's ``capstone`` in usdtscan/args/."""
     import capstone as cs
 
+    from .args.registry import abi
+
+    found = abi(machine)
+    if found is None:
+        return []
     order = cs.CS_MODE_LITTLE_ENDIAN if endian == "little" else cs.CS_MODE_BIG_ENDIAN
-    table: dict[str, list[tuple[str, int, int]]] = {
-        "x86_64": [("x86-64", cs.CS_ARCH_X86, cs.CS_MODE_64)],
-        "x32": [("x86-64", cs.CS_ARCH_X86, cs.CS_MODE_64)],
-        "i386": [("i386", cs.CS_ARCH_X86, cs.CS_MODE_32)],
-        "aarch64": [("aarch64", cs.CS_ARCH_ARM64, cs.CS_MODE_ARM | order)],
-        "aarch64_ilp32": [("aarch64", cs.CS_ARCH_ARM64, cs.CS_MODE_ARM | order)],
-        "arm": [
-            ("thumb", cs.CS_ARCH_ARM, cs.CS_MODE_THUMB | order),
-            ("arm", cs.CS_ARCH_ARM, cs.CS_MODE_ARM | order),
-        ],
-        "s390x": [("s390x", cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN)],
-        "s390": [("s390", cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN)],
-        "ppc64": [("ppc64", cs.CS_ARCH_PPC, cs.CS_MODE_64 | order)],
-        "ppc": [("ppc", cs.CS_ARCH_PPC, cs.CS_MODE_32 | order)],
-        "riscv64": [("riscv64", cs.CS_ARCH_RISCV, cs.CS_MODE_RISCV64 | cs.CS_MODE_RISCVC)],
-        "riscv32": [("riscv32", cs.CS_ARCH_RISCV, cs.CS_MODE_RISCV32 | cs.CS_MODE_RISCVC)],
-        "mips64": [("mips64", cs.CS_ARCH_MIPS, cs.CS_MODE_MIPS64 | order)],
-        "mips": [("mips", cs.CS_ARCH_MIPS, cs.CS_MODE_MIPS32 | order)],
-    }
-    return table.get(machine, [])
+    targets = []
+    for target in found.capstone:
+        mode = order if target.byte_order else 0
+        for name in target.modes:
+            mode |= getattr(cs, f"CS_MODE_{name}")
+        targets.append((target.label, getattr(cs, f"CS_ARCH_{target.arch}"), mode))
+    return targets
 
 
 @functools.cache
-def _decoder(arch: int, mode: int) -> Any:
-    """One capstone handle per (arch, mode): making one costs more than a disassembly."""
+def _decoder(arch: int, mode: int, att: bool = True) -> Any:
+    """One capstone handle per (arch, mode, syntax): making one costs more than a disassembly.
+
+    x86 code is shown in AT&T syntax, the one the notes are written in,
+    unless ``att`` is false (Mach-O's patched DOF sites read as Apple's tools
+    print them)."""
     import capstone as cs
 
     decoder = cs.Cs(arch, mode)
-    if arch == cs.CS_ARCH_X86:
-        decoder.syntax = cs.CS_OPT_SYNTAX_ATT  # the syntax the notes are written in
+    if arch == cs.CS_ARCH_X86 and att:
+        decoder.syntax = cs.CS_OPT_SYNTAX_ATT
     return decoder
+
+
+def instructions_text(
+    machine: str, endian: str, code: bytes, address: int, att: bool = True
+) -> str | None:
+    """Every instruction of ``code`` as ``mnemonic operands``, joined by ``"; "``.
+
+    None when capstone is not installed or has no decoder for ``machine``,
+    or nothing decodes: a description, never a requirement."""
+    try:
+        targets = _targets(machine, endian)
+    except ImportError:
+        return None
+    if not targets:
+        return None
+    _label, arch, mode = targets[0]
+    decoder = _decoder(arch, mode, att)
+    parts = [f"{i.mnemonic} {i.op_str}".strip() for i in decoder.disasm(code, address)]
+    return "; ".join(parts) or None
 
 
 def is_sdt_nop(machine: str, mnemonic: str, operands: str) -> bool:

@@ -113,8 +113,16 @@ _MACHINE_NAMES: dict[tuple[int, int], str] = {
 }
 
 
-def machine_name(e_machine: int, bits: int) -> str:
-    """The conventional architecture name, or ``em_<number>`` for one we do not name."""
+# MIPS n32: an ELFCLASS32 file of 64-bit registers (o32 has 32-bit ones).
+EF_MIPS_ABI2 = 0x20
+
+
+def machine_name(e_machine: int, bits: int, e_flags: int = 0) -> str:
+    """The conventional architecture name, or ``em_<number>`` for one we do not name.
+
+    usdtscan.args.registry holds, for each name, its registers and grammar."""
+    if e_machine == Machine.MIPS and bits == 32 and e_flags & EF_MIPS_ABI2:
+        return "mipsn32"
     return _MACHINE_NAMES.get((e_machine, bits), f"em_{e_machine}")
 
 
@@ -266,7 +274,7 @@ class ElfFile:
             self._e_shnum,
             self._e_shstrndx,
         ) = self.unpack(self._layout.header, 16, "ELF header")
-        self.machine = machine_name(self.e_machine, self.bits)
+        self.machine = machine_name(self.e_machine, self.bits, self.e_flags)
         self._sections: list[Section] | None = None
         self._section_rows: tuple[list[tuple[int, ...]], bytes] | None = None
         self._segments: list[Segment] | None = None

@@ -276,21 +276,18 @@ def _signed32(value: int) -> int:
 
 
 def _disassemble(cputype: int, code: bytes, address: int) -> str | None:
-    """The patched instructions as text, when capstone is installed."""
-    try:
-        import capstone
-    except ImportError:
+    """The patched instructions as text (in Intel syntax), when capstone is installed."""
+    from .disasm import instructions_text
+
+    machine = {
+        CPU_TYPE_X86 | CPU_ARCH_ABI64: "x86_64",
+        CPU_TYPE_X86: "i386",
+        CPU_TYPE_ARM | CPU_ARCH_ABI64: "aarch64",
+        CPU_TYPE_ARM | CPU_ARCH_ABI64_32: "aarch64",
+    }.get(cputype)
+    if machine is None:
         return None
-    if cputype == CPU_TYPE_X86 | CPU_ARCH_ABI64:
-        engine = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    elif cputype == CPU_TYPE_X86:
-        engine = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-    elif cputype in (CPU_TYPE_ARM | CPU_ARCH_ABI64, CPU_TYPE_ARM | CPU_ARCH_ABI64_32):
-        engine = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-    else:
-        return None
-    parts = [f"{i.mnemonic} {i.op_str}".strip() for i in engine.disasm(code, address)]
-    return "; ".join(parts) or None
+    return instructions_text(machine, "little", code, address, att=False)
 
 
 def _slice_sites(piece: MachSlice, section: MachSection) -> Iterator[Site]:

@@ -5,7 +5,8 @@ site with all of its arguments, no BPF needed.  The offset is the site's
 file offset and the reference counter the semaphore's, as the kernel wants
 (Documentation/trace/uprobetracer.rst).  The kernel names registers its own
 way per architecture (``regs_query_register_offset``: ``%ax`` on x86,
-``%x0`` on arm64, ``%r2`` on s390); it can read general-purpose registers,
+``%x0`` on arm64, ``%r2`` on s390; each architecture's
+``kernel_registers`` in ``usdtscan/args/``); it can read general-purpose registers,
 memory at a register plus an offset, memory at an offset in the same file
 (``@+OFFSET``) and immediates (``\\IMM``), but not floating-point or vector
 registers nor an index register, so such arguments are left out and named.
@@ -23,54 +24,6 @@ from .model import Site
 
 if TYPE_CHECKING:
     from .args.decode import DecodedArgument
-
-_X86_64 = {
-    "rax": "ax",
-    "rbx": "bx",
-    "rcx": "cx",
-    "rdx": "dx",
-    "rsi": "si",
-    "rdi": "di",
-    "rbp": "bp",
-    "rsp": "sp",
-    "rip": "ip",
-} | {f"r{n}": f"r{n}" for n in range(8, 16)}
-_I386 = {f"e{k[1:]}": v for k, v in _X86_64.items() if not k[1:].isdigit()}
-_ARM = {f"r{n}": f"r{n}" for n in range(11)} | {
-    "r11": "fp",
-    "r12": "ip",
-    "r13": "sp",
-    "r14": "lr",
-    "r15": "pc",
-}
-_RISCV = {name: name for name in ("ra", "sp", "gp", "tp")} | {
-    f"{kind}{n}": f"{kind}{n}"
-    for kind, count in (("a", 8), ("s", 12), ("t", 7))
-    for n in range(count)
-}
-
-
-def _numbered(prefix: str, count: int) -> dict[str, str]:
-    return {f"{prefix}{n}": f"{prefix}{n}" for n in range(count)}
-
-
-KERNEL_REGISTERS: dict[str, dict[str, str]] = {
-    "x86_64": _X86_64,
-    "x32": _X86_64,
-    "i386": _I386,
-    "aarch64": _numbered("x", 31) | {"sp": "sp"},
-    "arm": _ARM,
-    "s390x": _numbered("r", 16),
-    "s390": _numbered("r", 16),
-    "ppc64": _numbered("r", 32),
-    "ppc": _numbered("r", 32),
-    "riscv64": _RISCV,
-    "riscv32": _RISCV,
-    "mips64": _numbered("r", 32),
-    "mips": _numbered("r", 32),
-    "loongarch64": _numbered("r", 32),
-    "loongarch32": _numbered("r", 32),
-}
 
 
 def event_name(text: str) -> str:
@@ -123,7 +76,9 @@ def _register(register: Register, machine: str) -> str:
     if not register.is_integer:
         kind = register.register_class
         raise UnsupportedFetch(f"{register.name}: the kernel cannot read {kind} registers")
-    name = KERNEL_REGISTERS.get(machine, {}).get(register.canonical)
+    from .args.registry import kernel_registers
+
+    name = (kernel_registers(machine) or {}).get(register.canonical)
     if name is None:
         raise UnsupportedFetch(f"{register.name} has no kernel register name on {machine}")
     return f"%{name}"
@@ -173,7 +128,9 @@ def event_head(site: Site, machine: str, path: str, event: str) -> str | UprobeE
     """``p:GROUP/EVENT PATH:0xOFFSET(0xREFCTR)``, or the event saying why there is none."""
     if site.file_offset is None:
         return UprobeEvent(None, reason="the site has no file offset")
-    if machine not in KERNEL_REGISTERS:
+    from .args.registry import kernel_registers
+
+    if kernel_registers(machine) is None:
         return UprobeEvent(None, reason=f"no kernel register names known for {machine}")
     head = f"p:{event_name(site.provider)}/{event_name(event)} {path}:{site.file_offset:#x}"
     if site.semaphore_file_offset is not None:

@@ -11,7 +11,20 @@ from __future__ import annotations
 
 import re
 
-from .common import RegisterSpec, RegisterTable, clean, lookup, parse_int
+from ..elf import Machine
+from .architecture import BCC, GDB, KERNEL, LIBBPF, Abi, Architecture, CapstoneMode, ConsumerRules
+from .common import (
+    BRACKETED,
+    IndexShift,
+    RegisterSpec,
+    RegisterTable,
+    bracketed_index,
+    clean,
+    named_register,
+    parse_int,
+    render_bracketed,
+    render_location,
+)
 from .location import Constant, Location, Memory, Register, Symbol, Unparsed
 
 
@@ -35,22 +48,14 @@ def _table() -> RegisterTable:
 
 TABLE = _table()
 
-_MEMORY = re.compile(
-    r"\[\s*(?P<base>\w+)\s*(?:,\s*(?P<second>[^,\]]+?)\s*)?(?:,\s*(?P<third>[^\]]+?)\s*)?\]"
-)
-_SHIFT = re.compile(r"lsl\s*#?\s*(\d+)", re.IGNORECASE)
 _LO12 = re.compile(r"#?\s*:lo12:\s*(?P<name>[A-Za-z_.$][\w.$]*)\s*(?P<offset>[+-]\s*\w+)?")
-
-
-def register_table(bits: int) -> RegisterTable:
-    return TABLE
+_SHIFT = IndexShift(
+    re.compile(r"lsl\s*#?\s*(\d+)", re.IGNORECASE), 4, "extension", " for an index", ""
+)
 
 
 def _register(name: str, operand: str) -> Register | Unparsed:
-    found = lookup(TABLE, name)
-    if found is None:
-        return Unparsed(operand, f"unknown AArch64 register {name}")
-    return found
+    return named_register(TABLE, name, operand, "AArch64")
 
 
 def parse(operand: str, bits: int) -> Location:
@@ -68,8 +73,8 @@ def parse(operand: str, bits: int) -> Location:
 
 
 def _memory(text: str, operand: str) -> Location:
-    match = _MEMORY.fullmatch(text)
-    if match is None:
+    match = BRACKETED.fullmatch(text)
+    if match is None or match.group("wb"):
         return Unparsed(operand, "malformed bracketed address")
     base = _register(match.group("base"), operand)
     if isinstance(base, Unparsed):
@@ -81,48 +86,53 @@ def _memory(text: str, operand: str) -> Location:
     if lo12 is not None:
         if third is not None:
             return Unparsed(operand, "a :lo12: offset takes no shift")
-        offset = 0
-        if lo12.group("offset"):
-            parsed = parse_int(lo12.group("offset").replace(" ", ""))
-            if parsed is None:
-                return Unparsed(operand, "unreadable offset after the :lo12: symbol")
-            offset = parsed
-        return Memory(base, offset, symbol=Symbol(lo12.group("name"), 0, False, None, "lo12"))
+        return _page_offset(base, lo12, operand)
     number = parse_int(second[1:] if second.startswith("#") else second)
     if number is not None:
         if third is not None:
             return Unparsed(operand, "an immediate offset takes no shift")
         return Memory(base, number)
-    index = _register(second, operand)
-    if isinstance(index, Unparsed):
-        return index
-    shift = 0
-    if third is not None:
-        shifted = _SHIFT.fullmatch(third)
-        if shifted is None:
-            return Unparsed(operand, f"index extension {third!r} is not supported (only lsl)")
-        shift = int(shifted.group(1))
-        if shift > 4:
-            return Unparsed(operand, f"shift {shift} is out of range for an index")
-    return Memory(base, 0, index, 1 << shift, shift)
+    return bracketed_index(base, second, third, operand, lambda n: _register(n, operand), _SHIFT)
+
+
+def _page_offset(base: Register, lo12: re.Match[str], operand: str) -> Location:
+    """``[BASE, #:lo12:SYMBOL+N]``: the low 12 bits of a symbol's address, plus N."""
+    offset = 0
+    if lo12.group("offset"):
+        parsed = parse_int(lo12.group("offset").replace(" ", ""))
+        if parsed is None:
+            return Unparsed(operand, "unreadable offset after the :lo12: symbol")
+        offset = parsed
+    return Memory(base, offset, symbol=Symbol(lo12.group("name"), 0, False, None, "lo12"))
 
 
 def render(location: Location, bits: int) -> str:
-    if isinstance(location, Constant):
-        return str(location.value)
-    if isinstance(location, Register):
-        return location.name
-    if isinstance(location, Memory) and location.base is not None:
-        base = location.base.name
-        if location.symbol is not None:
-            offset = f"{location.displacement:+d}" if location.displacement else ""
-            return f"[{base}, #:lo12:{location.symbol.name}{offset}]"
-        if location.index is not None:
-            shift = f", lsl {location.shift}" if location.shift else ""
-            return f"[{base}, {location.index.name}{shift}]"
-        if location.displacement:
-            return f"[{base}, {location.displacement}]"
-        return f"[{base}]"
-    if isinstance(location, Unparsed):
-        return location.text
-    return repr(location)
+    return render_location(location, "", lambda r: r.name, _render_memory)
+
+
+def _render_memory(location: Memory, base: Register) -> str:
+    if location.symbol is not None:
+        offset = f"{location.displacement:+d}" if location.displacement else ""
+        return f"[{base.name}, #:lo12:{location.symbol.name}{offset}]"
+    return render_bracketed(location, base, _SHIFT)
+
+
+_X_REGISTERS = frozenset({f"x{n}" for n in range(31)} | {"sp"})
+_MODE = CapstoneMode("aarch64", "ARM64", ("ARM",))
+
+AARCH64 = Architecture(
+    family="aarch64",
+    abis=(
+        Abi("aarch64", Machine.AARCH64, 64, 64, frozenset({LIBBPF, BCC, GDB, KERNEL}), (_MODE,)),
+        Abi("aarch64_ilp32", Machine.AARCH64, 32, 64, frozenset(), (_MODE,)),
+    ),
+    tables={64: TABLE},
+    parse=parse,
+    render=render,
+    kernel_registers={64: {name: name for name in _X_REGISTERS}},
+    consumers=ConsumerRules(
+        libbpf_registers=_X_REGISTERS,
+        bcc_registers=_X_REGISTERS,
+        hash_offset_refused=frozenset({LIBBPF, BCC}),
+    ),
+)

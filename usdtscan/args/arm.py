@@ -10,7 +10,21 @@ from __future__ import annotations
 
 import re
 
-from .common import RegisterSpec, RegisterTable, clean, lookup, parse_int, parse_number
+from ..elf import Machine
+from .architecture import GDB, KERNEL, LIBBPF, Abi, Architecture, CapstoneMode, ConsumerRules
+from .common import (
+    BRACKETED,
+    IndexShift,
+    RegisterSpec,
+    RegisterTable,
+    bracketed_index,
+    clean,
+    named_register,
+    parse_int,
+    parse_number,
+    render_bracketed,
+    render_location,
+)
 from .location import Constant, Location, Memory, Register, Unparsed
 
 _ALIASES = {9: "sb", 10: "sl", 11: "fp", 12: "ip", 13: "sp", 14: "lr", 15: "pc"}
@@ -33,21 +47,11 @@ def _table() -> RegisterTable:
 
 TABLE = _table()
 
-_MEMORY = re.compile(
-    r"\[\s*(?P<base>\w+)\s*(?:,\s*(?P<second>[^,\]]+?)\s*)?(?:,\s*(?P<third>[^\]]+?)\s*)?\](?P<wb>!?)"
-)
-_SHIFT = re.compile(r"lsl\s*#\s*(\d+)", re.IGNORECASE)
-
-
-def register_table(bits: int) -> RegisterTable:
-    return TABLE
+_SHIFT = IndexShift(re.compile(r"lsl\s*#\s*(\d+)", re.IGNORECASE), 31, "shift", "", "#")
 
 
 def _register(name: str, operand: str) -> Register | Unparsed:
-    found = lookup(TABLE, name)
-    if found is None:
-        return Unparsed(operand, f"unknown ARM register {name}")
-    return found
+    return named_register(TABLE, name, operand, "ARM")
 
 
 def parse(operand: str, bits: int) -> Location:
@@ -69,7 +73,7 @@ def parse(operand: str, bits: int) -> Location:
 
 
 def _memory(text: str, operand: str) -> Location:
-    match = _MEMORY.fullmatch(text)
+    match = BRACKETED.fullmatch(text)
     if match is None:
         return Unparsed(operand, "malformed bracketed address")
     if match.group("wb"):
@@ -87,33 +91,48 @@ def _memory(text: str, operand: str) -> Location:
         return Memory(base, number)
     if second.startswith("-"):
         return Unparsed(operand, "subtracted index registers are not supported")
-    index = _register(second, operand)
-    if isinstance(index, Unparsed):
-        return index
-    shift = 0
-    if third is not None:
-        shifted = _SHIFT.fullmatch(third)
-        if shifted is None:
-            return Unparsed(operand, f"index shift {third!r} is not supported (only lsl)")
-        shift = int(shifted.group(1))
-        if shift > 31:
-            return Unparsed(operand, f"shift {shift} is out of range")
-    return Memory(base, 0, index, 1 << shift, shift)
+    return bracketed_index(base, second, third, operand, lambda n: _register(n, operand), _SHIFT)
 
 
 def render(location: Location, bits: int) -> str:
-    if isinstance(location, Constant):
-        return f"#{location.value}"
-    if isinstance(location, Register):
-        return location.name
-    if isinstance(location, Memory) and location.base is not None:
-        base = location.base.name
-        if location.index is not None:
-            shift = f", lsl #{location.shift}" if location.shift else ""
-            return f"[{base}, {location.index.name}{shift}]"
-        if location.displacement:
-            return f"[{base}, #{location.displacement}]"
-        return f"[{base}]"
-    if isinstance(location, Unparsed):
-        return location.text
-    return repr(location)
+    return render_location(
+        location, "#", lambda r: r.name, lambda m, base: render_bracketed(m, base, _SHIFT)
+    )
+
+
+# The kernel's and libbpf's names for r11-r15 are their aliases.
+_KERNEL = {f"r{n}": f"r{n}" for n in range(11)} | {
+    "r11": "fp",
+    "r12": "ip",
+    "r13": "sp",
+    "r14": "lr",
+    "r15": "pc",
+}
+
+ARM = Architecture(
+    family="arm",
+    abis=(
+        Abi(
+            "arm",
+            Machine.ARM,
+            32,
+            32,
+            frozenset({LIBBPF, GDB, KERNEL}),
+            (
+                CapstoneMode("thumb", "ARM", ("THUMB",)),
+                CapstoneMode("arm", "ARM", ("ARM",)),
+            ),
+        ),
+    ),
+    tables={32: TABLE},
+    parse=parse,
+    render=render,
+    kernel_registers={32: _KERNEL},
+    consumers=ConsumerRules(
+        libbpf_registers=frozenset(_KERNEL.values()),
+        libbpf_index_refusal=(
+            "libbpf's [reg] pattern matches the base alone, then reads [base] "
+            "without the index (and an unset length): a wrong value, no error"
+        ),
+    ),
+)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .location import Memory, Register, Symbol, Unparsed
+from .location import Constant, Location, Memory, Register, Symbol, Unparsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +37,22 @@ class RegisterSpec:
 RegisterTable = dict[str, RegisterSpec]
 
 
+def numbered(prefix: str, start: int, stop: int) -> list[str]:
+    """``a0``..``a7``: the run of ABI register names ``prefix`` + ``start``..``stop - 1``."""
+    return [f"{prefix}{n}" for n in range(start, stop)]
+
+
 def lookup(table: RegisterTable, name: str) -> Register | None:
     spec = table.get(name.lower())
     return None if spec is None else spec.register(name.lower())
+
+
+def named_register(table: RegisterTable, name: str, operand: str, arch: str) -> Register | Unparsed:
+    """The register ``name`` of ``table``, or Unparsed naming the architecture."""
+    found = lookup(table, name)
+    if found is None:
+        return Unparsed(operand, f"unknown {arch} register {name}")
+    return found
 
 
 def prefixed_register(
@@ -55,6 +68,79 @@ def prefixed_register(
     if found is None:
         return Unparsed(operand, f"unknown {arch} register {text}")
     return found
+
+
+def render_location(
+    location: Location,
+    constant: str,
+    spell: Callable[[Register], str],
+    memory: Callable[[Memory, Register], str],
+) -> str:
+    """The spelling of a location in a dialect without symbols of its own.
+
+    ``constant`` prefixes an immediate (``#`` on ARM, ``i`` on PowerPC),
+    ``spell`` writes a register and ``memory`` an operand with a base.
+    """
+    if isinstance(location, Constant):
+        return f"{constant}{location.value}"
+    if isinstance(location, Register):
+        return spell(location)
+    if isinstance(location, Memory) and location.base is not None:
+        return memory(location, location.base)
+    if isinstance(location, Unparsed):
+        return location.text
+    return repr(location)
+
+
+# [BASE], [BASE, SECOND] and [BASE, SECOND, THIRD]: AArch64 and ARM memory.
+BRACKETED = re.compile(
+    r"\[\s*(?P<base>\w+)\s*(?:,\s*(?P<second>[^,\]]+?)\s*)?(?:,\s*(?P<third>[^\]]+?)\s*)?\]"
+    r"(?P<wb>!?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexShift:
+    """How an ARM-family dialect writes a shifted index: ``lsl 3`` or ``lsl #2``."""
+
+    pattern: re.Pattern[str]
+    limit: int
+    what: str  # "extension" or "shift", as the rejection names the third part
+    beyond: str  # the rejection's tail for a shift over the limit
+    hash: str  # "#" if the rendered shift carries one
+
+
+def bracketed_index(
+    base: Register,
+    second: str,
+    third: str | None,
+    operand: str,
+    register: Callable[[str], Register | Unparsed],
+    shift: IndexShift,
+) -> Memory | Unparsed:
+    """``[BASE, INDEX]`` or ``[BASE, INDEX, lsl N]``: the index register and its shift."""
+    index = register(second)
+    if isinstance(index, Unparsed):
+        return index
+    amount = 0
+    if third is not None:
+        shifted = shift.pattern.fullmatch(third)
+        if shifted is None:
+            return Unparsed(operand, f"index {shift.what} {third!r} is not supported (only lsl)")
+        amount = int(shifted.group(1))
+        if amount > shift.limit:
+            return Unparsed(operand, f"shift {amount} is out of range{shift.beyond}")
+    return Memory(base, 0, index, 1 << amount, amount)
+
+
+def render_bracketed(location: Memory, base: Register, shift: IndexShift) -> str:
+    """The inverse of the bracketed forms (symbols aside)."""
+    if location.index is not None:
+        lsl = f", lsl {shift.hash}{location.shift}" if location.shift else ""
+        return f"[{base.name}, {location.index.name}{lsl}]"
+    if location.displacement:
+        return f"[{base.name}, {shift.hash}{location.displacement}]"
+    return f"[{base.name}]"
 
 
 # GAS integers: decimal, 0x hex, 0b binary, and a leading 0 is octal.

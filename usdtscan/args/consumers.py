@@ -16,8 +16,10 @@ import re
 from collections.abc import Sequence
 
 from ..analysis import Verdict
-from .decode import DecodedArgument, Flag, register_bits
-from .location import Constant, Memory, Register, Symbol, Unparsed
+from .architecture import BCC, GDB, LIBBPF, PERF, ConsumerRules
+from .decode import DecodedArgument, Flag
+from .location import Constant, Location, Memory, Register, Symbol, Unparsed, registers_of
+from .registry import architecture, reads, register_bits
 
 CONSUMERS = ("libbpf", "bcc", "gdb")
 BCC_SYMBOL_FAILS = (
@@ -25,27 +27,6 @@ BCC_SYMBOL_FAILS = (
     "readers, so the whole probe fails to attach"
 )
 
-
-_LIBBPF_ARCHES = {"x86_64", "i386", "s390x", "aarch64", "riscv64", "riscv32", "arm"}
-_BCC_ARCHES = {"x86_64", "i386", "aarch64", "ppc64", "s390x", "loongarch64"}
-_GDB_ARCHES = {"x86_64", "x32", "i386", "aarch64", "arm", "s390x", "s390", "ppc64", "ppc"}
-
-_X86_LIBBPF_REGS = (
-    {"rip", "eip"}
-    | {f"{p}{r}" for r in ("ax", "bx", "cx", "dx") for p in ("r", "e", "")}
-    | {f"{r}l" for r in "abcd"}
-    | {f"{p}{r}" for r in ("si", "di", "bp", "sp") for p in ("r", "e", "")}
-    | {f"{r}l" for r in ("si", "di", "bp", "sp")}
-    | {f"r{n}{s}" for n in range(8, 16) for s in ("", "d", "w", "b")}
-)
-_X86_BCC_REGS = _X86_LIBBPF_REGS - {"eip"}
-_ARM_LIBBPF_REGS = {f"r{n}" for n in range(11)} | {"fp", "ip", "sp", "lr", "pc"}
-_RISCV_LIBBPF_REGS = (
-    {"ra", "sp", "gp", "tp"}
-    | {f"a{n}" for n in range(8)}
-    | {f"s{n}" for n in range(12)}
-    | {f"t{n}" for n in range(7)}
-)
 _PLAIN_DISPLACEMENT = re.compile(r"\s*[-+]?\d*\s*\(")
 
 CONSUMER_LABELS = {
@@ -61,17 +42,18 @@ def supports(tool: str, machine: str, bits: int) -> bool:
     A finding about a binary must not restate a tool's missing port: the
     lint asks this before it reports an argument as unreadable.
     """
-    if tool == "libbpf":
-        return machine in _LIBBPF_ARCHES and bits == 64
-    if tool == "bcc":
-        return machine in _BCC_ARCHES
-    if tool == "gdb":
-        return machine in _GDB_ARCHES
-    return False
+    if tool == LIBBPF:
+        return reads(LIBBPF, machine) and bits == 64
+    return tool in (BCC, GDB) and reads(tool, machine)
 
 
-def _common(decoded: DecodedArgument, arches: set[str], machine: str, tool: str) -> Verdict | None:
-    if machine not in arches:
+def _rules(machine: str) -> ConsumerRules:
+    found = architecture(machine)
+    return ConsumerRules() if found is None else found.consumers
+
+
+def _common(decoded: DecodedArgument, machine: str, tool: str) -> Verdict | None:
+    if not reads(tool, machine):
         return Verdict(False, f"{tool} has no USDT argument support for {machine}")
     if decoded.is_float:
         return Verdict(False, f"float argument ({decoded.argument.raw}): {tool} reads integers")
@@ -95,6 +77,10 @@ def _wide_caveat(decoded: DecodedArgument) -> str | None:
     return None
 
 
+def _has_symbol(location: Location) -> bool:
+    return isinstance(location, Symbol) or (isinstance(location, Memory) and bool(location.symbol))
+
+
 # libbpf 1.7 (kernel commit 758acb9ccfdb, 2025) reads x86 scale-index-base operands.
 LIBBPF_SIB = (1, 7)
 
@@ -112,7 +98,7 @@ def libbpf(
     refusal of 32-bit ELF files (made before any argument is parsed), for the
     comparison with the parser itself.
     """
-    early = _common(decoded, _LIBBPF_ARCHES, machine, "libbpf")
+    early = _common(decoded, machine, LIBBPF)
     if early is not None:
         return early
     if bits == 32 and not parser_only:
@@ -120,106 +106,109 @@ def libbpf(
     size = _size_problem(decoded)
     if size is not None:
         return Verdict(False, f"{size} (libbpf requires a [-]1/2/4/8@ prefix)")
-    location, operand = decoded.location, decoded.argument.operand.strip()
-    if isinstance(location, Symbol) or (isinstance(location, Memory) and location.symbol):
+    location = decoded.location
+    if _has_symbol(location):
         return Verdict(False, "symbol operands are not supported")
     if isinstance(location, Constant):
         return Verdict(True)
-    registers = [location] if isinstance(location, Register) else []
+    rules = _rules(machine)
     if isinstance(location, Memory):
-        if location.base is None:
-            return Verdict(False, "absolute memory operands are not supported")
-        registers = [r for r in (location.base, location.index) if r is not None]
-        if location.shift:
-            return Verdict(False, "shifted index registers are not supported")
-    allowed = _libbpf_registers(machine)
-    for register in registers:
-        if register.name not in allowed:
-            return Verdict(False, f"register {register.name} is not in libbpf's table")
-    if isinstance(location, Memory):
-        if machine in ("x86_64", "i386"):
-            if not _PLAIN_DISPLACEMENT.match(operand):
-                return Verdict(False, "displacement is not a single integer")
-            if location.index is not None:
-                if version is not None and version < LIBBPF_SIB:
-                    return Verdict(False, "scale-index-base operands are read from libbpf 1.7 on")
-                return Verdict(True)
-            if location.base is not None and location.base.canonical == "rip":
-                return Verdict(True, "libbpf adds the probe address, not the next instruction's")
-        elif location.index is not None:
-            if machine == "arm":
-                return Verdict(
-                    False,
-                    "libbpf's [reg] pattern matches the base alone, then reads [base] "
-                    "without the index (and an unset length): a wrong value, no error",
-                )
-            return Verdict(False, "index registers are not supported on this architecture")
-        if machine in ("aarch64", "s390x", "riscv64", "riscv32") and "#" in operand:
-            return Verdict(False, "'#' before the offset is not accepted")
-        if machine in ("s390x", "riscv64", "riscv32") and not re.match(r"\s*-?\d", operand):
-            return Verdict(False, "libbpf requires an explicit displacement before '('")
+        memory = _libbpf_memory(location, decoded.argument.operand.strip(), rules, version)
+        if memory is not None:
+            return memory
+    elif isinstance(location, Register) and location.name not in rules.libbpf_registers:
+        return Verdict(False, f"register {location.name} is not in libbpf's table")
     return Verdict(True, _wide_caveat(decoded))
 
 
-def _libbpf_registers(machine: str) -> set[str]:
-    if machine in ("x86_64", "i386"):
-        return _X86_LIBBPF_REGS
-    if machine == "aarch64":
-        return {f"x{n}" for n in range(31)} | {"sp"}
-    if machine == "arm":
-        return _ARM_LIBBPF_REGS
-    if machine == "s390x":
-        return {f"r{n}" for n in range(16)}
-    return _RISCV_LIBBPF_REGS
+def _libbpf_memory(
+    location: Memory, operand: str, rules: ConsumerRules, version: tuple[int, int] | None
+) -> Verdict | None:
+    """libbpf's verdict on a memory operand; None: read as usual."""
+    if location.base is None:
+        return Verdict(False, "absolute memory operands are not supported")
+    if location.shift:
+        return Verdict(False, "shifted index registers are not supported")
+    for register in registers_of(location):
+        if register.name not in rules.libbpf_registers:
+            return Verdict(False, f"register {register.name} is not in libbpf's table")
+    if rules.att:
+        return _libbpf_att_memory(location, operand, version)
+    if location.index is not None:
+        return Verdict(False, rules.libbpf_index_refusal)
+    if LIBBPF in rules.hash_offset_refused and "#" in operand:
+        return Verdict(False, "'#' before the offset is not accepted")
+    if rules.libbpf_needs_displacement and not re.match(r"\s*-?\d", operand):
+        return Verdict(False, "libbpf requires an explicit displacement before '('")
+    return None
+
+
+def _libbpf_att_memory(
+    location: Memory, operand: str, version: tuple[int, int] | None
+) -> Verdict | None:
+    """libbpf's own x86 parser: one integer displacement, SIB from 1.7, %rip."""
+    if not _PLAIN_DISPLACEMENT.match(operand):
+        return Verdict(False, "displacement is not a single integer")
+    if location.index is not None:
+        if version is not None and version < LIBBPF_SIB:
+            return Verdict(False, "scale-index-base operands are read from libbpf 1.7 on")
+        return Verdict(True)
+    if location.base is not None and location.base.canonical == "rip":
+        return Verdict(True, "libbpf adds the probe address, not the next instruction's")
+    return None
 
 
 def bcc(decoded: DecodedArgument, machine: str, bits: int, elf_type: str | None) -> Verdict:
     """bcc's per-architecture ``ArgumentParser``s (x86-64, AArch64, ppc64, s390x, LoongArch)."""
-    early = _common(decoded, _BCC_ARCHES, machine, "bcc")
+    early = _common(decoded, machine, BCC)
     if early is not None:
         return early
+    rules = _rules(machine)
     size = _size_problem(decoded)
-    if size is not None and not (machine in ("x86_64", "i386") and decoded.assumed_size):
+    if size is not None and not (rules.att and decoded.assumed_size):
         return Verdict(False, f"{size} (bcc needs a 1/2/4/8 byte size)")
     location, operand = decoded.location, decoded.argument.operand.strip()
     if isinstance(location, Constant):
         return Verdict(True)
-    if machine in ("x86_64", "i386"):
-        return _bcc_x86(decoded, location, operand, elf_type)
-    if isinstance(location, Symbol) or (isinstance(location, Memory) and location.symbol):
+    if rules.att:
+        return _bcc_x86(decoded, location, operand, rules)
+    if _has_symbol(location):
         return Verdict(False, "symbol operands are not supported")
-    registers = [location] if isinstance(location, Register) else []
-    if isinstance(location, Memory):
-        registers = [r for r in (location.base, location.index) if r is not None]
-        if location.shift:
-            return Verdict(False, "shifted index registers are not supported")
-    for register in registers:
-        if not register.is_integer or not _bcc_register_ok(machine, register):
+    if isinstance(location, Memory) and location.shift:
+        return Verdict(False, "shifted index registers are not supported")
+    for register in registers_of(location):
+        if not register.is_integer or not _bcc_knows(rules, register):
             return Verdict(False, f"register {register.name} is not understood by bcc")
     if isinstance(location, Memory):
-        if machine == "loongarch64":
-            return Verdict(False, "bcc expects [base, offset]; the compiler prints base,offset")
-        if machine == "aarch64" and "#" in operand:
-            return Verdict(False, "'#' before the offset is not accepted")
-        if machine == "s390x" and location.index is not None:
-            return Verdict(True, "bcc adds the index register unscaled, as the ISA does")
+        memory = _bcc_memory(location, operand, rules)
+        if memory is not None:
+            return memory
     return Verdict(True, _wide_caveat(decoded))
 
 
-def _bcc_register_ok(machine: str, register: Register) -> bool:
-    name = register.name
-    if machine == "aarch64":
-        return name == "sp" or re.fullmatch(r"x\d+", name) is not None
-    if machine == "loongarch64":
-        return name == "sp" or re.fullmatch(r"r\d+", name) is not None
-    return register.register_class == "gpr"
+def _bcc_memory(location: Memory, operand: str, rules: ConsumerRules) -> Verdict | None:
+    """bcc's verdict on a memory operand whose registers it knows; None: read as usual."""
+    if rules.bcc_memory_refusal is not None:
+        return Verdict(False, rules.bcc_memory_refusal)
+    if BCC in rules.hash_offset_refused and "#" in operand:
+        return Verdict(False, "'#' before the offset is not accepted")
+    if rules.bcc_index_caveat is not None and location.index is not None:
+        return Verdict(True, rules.bcc_index_caveat)
+    return None
+
+
+def _bcc_knows(rules: ConsumerRules, register: Register) -> bool:
+    if rules.bcc_registers is None:
+        return register.register_class == "gpr"
+    return register.name in rules.bcc_registers
 
 
 def _bcc_x86(
-    decoded: DecodedArgument, location: object, operand: str, elf_type: str | None
+    decoded: DecodedArgument, location: Location, operand: str, rules: ConsumerRules
 ) -> Verdict:
+    known = rules.bcc_registers or frozenset()
     if isinstance(location, Register):
-        if location.name not in _X86_BCC_REGS:
+        if location.name not in known:
             return Verdict(False, f"register %{location.name} is not in bcc's table")
         return Verdict(True, _wide_caveat(decoded))
     if isinstance(location, Symbol):
@@ -238,8 +227,8 @@ def _bcc_x86(
             return Verdict(False, "absolute memory operands are not supported")
         if not _PLAIN_DISPLACEMENT.match(operand):
             return Verdict(False, "displacement is not a single integer")
-        for register in (location.base, location.index):
-            if register is not None and register.name not in _X86_BCC_REGS:
+        for register in registers_of(location):
+            if register.name not in known:
                 return Verdict(False, f"register %{register.name} is not in bcc's table")
         return Verdict(True)
     return Verdict(False, "operand not understood by bcc")
@@ -250,7 +239,7 @@ _GDB_DISPLACEMENT = re.compile(r"\s*(?:[-+]?\d+(?:[-+]\d+[-+]\d+)?)?\s*\(")
 
 def gdb(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
     """GDB's generic SystemTap expression parser with each architecture's special tokens."""
-    if machine not in _GDB_ARCHES:
+    if not reads(GDB, machine):
         return Verdict(False, f"GDB has no SystemTap argument support for {machine}")
     if decoded.is_float:
         return Verdict(False, "GDB reads 'Nf@' as an expression and rejects it")
@@ -260,23 +249,31 @@ def gdb(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
         if decoded.size < 10:
             return Verdict(False, "GDB warns and stops reading this probe's remaining arguments")
         return Verdict(False, f"GDB reads the {decoded.size}@ prefix as an expression")
-    location, operand = decoded.location, decoded.argument.operand.strip()
-    if isinstance(location, Symbol) or (isinstance(location, Memory) and location.symbol):
+    location = decoded.location
+    if _has_symbol(location):
         return Verdict(False, "symbol operands are not supported")
     if isinstance(location, Memory):
-        if location.base is None:
-            return Verdict(False, "absolute memory operands are not supported")
-        if machine in ("x86_64", "x32", "i386"):
-            if not _GDB_DISPLACEMENT.match(operand):
-                return Verdict(False, "only one or three displacement terms are understood")
-            if location.base.canonical == "rip":
-                return Verdict(True, "GDB adds the probe address, not the next instruction's")
-        elif location.index is not None:
-            return Verdict(False, "index registers are not supported on this architecture")
+        memory = _gdb_memory(location, decoded.argument.operand.strip(), _rules(machine))
+        if memory is not None:
+            return memory
     caveat = _wide_caveat(decoded)
     if decoded.assumed_size:
         caveat = f"no size prefix: read as an unsigned {bits}-bit value"
     return Verdict(True, caveat)
+
+
+def _gdb_memory(location: Memory, operand: str, rules: ConsumerRules) -> Verdict | None:
+    """GDB's verdict on a memory operand; None: read as usual."""
+    if location.base is None:
+        return Verdict(False, "absolute memory operands are not supported")
+    if rules.att:
+        if not _GDB_DISPLACEMENT.match(operand):
+            return Verdict(False, "only one or three displacement terms are understood")
+        if location.base.canonical == "rip":
+            return Verdict(True, "GDB adds the probe address, not the next instruction's")
+    elif location.index is not None:
+        return Verdict(False, "index registers are not supported on this architecture")
+    return None
 
 
 # perf probe's x86 arch_sdt_arg_parse_op: a constant is skipped, and any operand
@@ -286,7 +283,7 @@ _PERF_X86_OPERAND = re.compile(r"^[+-]?[0-9]*\(?%[a-z][a-z0-9]+\)?$")
 
 def perf_converts(decoded: DecodedArgument, machine: str) -> bool:
     """Whether ``perf probe`` keeps the argument in the uprobe event it writes."""
-    if machine not in ("x86_64", "i386"):
+    if not reads(PERF, machine):
         return False
     operand = decoded.argument.operand.strip()
     return not operand.startswith("$") and _PERF_X86_OPERAND.match(operand) is not None
@@ -294,7 +291,7 @@ def perf_converts(decoded: DecodedArgument, machine: str) -> bool:
 
 def perf(decoded: DecodedArgument, machine: str, bits: int) -> Verdict:
     """perf probe's SDT conversion (x86; other ports are not modelled)."""
-    if machine not in ("x86_64", "i386"):
+    if not reads(PERF, machine):
         return Verdict(False, f"perf's SDT argument conversion for {machine} is not modelled")
     if not perf_converts(decoded, machine):
         if decoded.argument.operand.strip().startswith("$"):
@@ -332,8 +329,8 @@ WHOLE_PROBE = frozenset({"libbpf<1.7", "libbpf>=1.7", "bpftrace>=0.24"})
 
 def versioned_supports(key: str, machine: str, bits: int) -> bool:
     tool = _BASE_TOOL[key]
-    if tool == "perf":
-        return machine in ("x86_64", "i386")
+    if tool == PERF:
+        return reads(PERF, machine)
     return supports(tool, machine, bits)
 
 

@@ -13,49 +13,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from types import ModuleType
 
 from ..model import Argument, StrEnum, SymbolLookup
-from . import aarch64, arm, loongarch, mips, ppc, riscv, s390, x86
+from .architecture import Architecture
 from .location import Location, Memory, Register, Symbol, Unparsed
-
-# e_machine values (see usdtscan.elf.Machine), kept here so that decoding
-# needs no ELF import.
-_BY_E_MACHINE: dict[int, ModuleType] = {
-    3: x86,  # EM_386
-    62: x86,  # EM_X86_64
-    183: aarch64,
-    40: arm,
-    22: s390,
-    20: ppc,
-    21: ppc,
-    243: riscv,
-    8: mips,
-    10: mips,  # EM_MIPS_RS3_LE
-    258: loongarch,
-}
-
-_BY_NAME: dict[str, ModuleType] = {
-    "i386": x86,
-    "x86_64": x86,
-    "x32": x86,
-    "aarch64": aarch64,
-    "aarch64_ilp32": aarch64,
-    "arm": arm,
-    "s390x": s390,
-    "s390": s390,
-    "ppc64": ppc,
-    "ppc": ppc,
-    "riscv64": riscv,
-    "riscv32": riscv,
-    "mips64": mips,
-    "mips": mips,
-    "loongarch64": loongarch,
-    "loongarch32": loongarch,
-}
-
-# x32 is x86-64 code with 32-bit pointers: its registers are the 64-bit ones.
-_REGISTER_BITS = {"x32": 64, "aarch64_ilp32": 64}
+from .registry import architecture, register_bits
 
 
 class Flag(StrEnum):
@@ -88,17 +50,9 @@ class DecodedArgument:
     warnings: tuple[str, ...] = ()
 
 
-def grammar(machine: str | int) -> ModuleType | None:
-    """The operand grammar module for an architecture name or ``e_machine`` number."""
-    if isinstance(machine, int):
-        return _BY_E_MACHINE.get(machine)
-    return _BY_NAME.get(machine)
-
-
-def register_bits(machine: str | int, bits: int) -> int:
-    if isinstance(machine, str):
-        return _REGISTER_BITS.get(machine, bits)
-    return bits
+def grammar(machine: str | int) -> Architecture | None:
+    """The architecture (and so the operand grammar) of a name or ``e_machine`` number."""
+    return architecture(machine)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -107,11 +61,11 @@ def parse_operand(operand: str, machine: str | int, bits: int) -> Location:
 
     Cached: locations are immutable, and a large file repeats a few hundred
     operand spellings across thousands of sites."""
-    module = grammar(machine)
-    if module is None:
+    found = architecture(machine)
+    if found is None:
         return Unparsed(operand, f"no operand grammar for architecture {machine}")
     try:
-        location: Location = module.parse(operand, register_bits(machine, bits))
+        location: Location = found.parse(operand, register_bits(machine, bits))
     except Exception as exc:  # a grammar bug must not stop a scan, nor print a traceback
         return Unparsed(operand, f"operand grammar failed: {type(exc).__name__}: {exc}")
     return location

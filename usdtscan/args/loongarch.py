@@ -9,44 +9,23 @@ GCC prints a memory operand without brackets as ``BASE,OFFSET``:
 
 from __future__ import annotations
 
-from .common import RegisterSpec, RegisterTable, clean, parse_int, prefixed_register
+from ..elf import Machine
+from .architecture import BCC, KERNEL, Abi, Architecture, ConsumerRules, by_width
+from .common import (
+    RegisterSpec,
+    RegisterTable,
+    clean,
+    numbered,
+    parse_int,
+    prefixed_register,
+    render_location,
+)
 from .location import Constant, Location, Memory, Register, Unparsed
 
-ABI = [
-    "zero",
-    "ra",
-    "tp",
-    "sp",
-    "a0",
-    "a1",
-    "a2",
-    "a3",
-    "a4",
-    "a5",
-    "a6",
-    "a7",
-    "t0",
-    "t1",
-    "t2",
-    "t3",
-    "t4",
-    "t5",
-    "t6",
-    "t7",
-    "t8",
-    "u0",
-    "fp",
-    "s0",
-    "s1",
-    "s2",
-    "s3",
-    "s4",
-    "s5",
-    "s6",
-    "s7",
-    "s8",
-]
-FP_ABI = [f"fa{n}" for n in range(8)] + [f"ft{n}" for n in range(16)] + [f"fs{n}" for n in range(8)]
+# $r0-$r31 and $f0-$f31 by their ABI names, in register order.
+ABI = ["zero", "ra", "tp", "sp", *numbered("a", 0, 8), *numbered("t", 0, 9), "u0", "fp"]
+ABI += numbered("s", 0, 9)
+FP_ABI = [*numbered("fa", 0, 8), *numbered("ft", 0, 16), *numbered("fs", 0, 8)]
 
 
 def _table(bits: int) -> RegisterTable:
@@ -68,12 +47,8 @@ def _table(bits: int) -> RegisterTable:
 TABLES = {64: _table(64), 32: _table(32)}
 
 
-def register_table(bits: int) -> RegisterTable:
-    return TABLES[64 if bits == 64 else 32]
-
-
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
-    return prefixed_register(text, register_table(bits), operand, "LoongArch", "$")
+    return prefixed_register(text, by_width(TABLES, bits), operand, "LoongArch", "$")
 
 
 def parse(operand: str, bits: int) -> Location:
@@ -104,14 +79,29 @@ def parse(operand: str, bits: int) -> Location:
 
 
 def render(location: Location, bits: int) -> str:
-    if isinstance(location, Constant):
-        return str(location.value)
-    if isinstance(location, Register):
-        return f"${location.name}"
-    if isinstance(location, Memory) and location.base is not None:
-        if location.index is not None:
-            return f"${location.base.name},${location.index.name}"
-        return f"${location.base.name},{location.displacement}"
-    if isinstance(location, Unparsed):
-        return location.text
-    return repr(location)
+    return render_location(location, "", lambda r: f"${r.name}", _render_memory)
+
+
+def _render_memory(location: Memory, base: Register) -> str:
+    if location.index is not None:
+        return f"${base.name},${location.index.name}"
+    return f"${base.name},{location.displacement}"
+
+
+_GPRS = {f"r{n}": f"r{n}" for n in range(32)}
+
+LOONGARCH = Architecture(
+    family="loongarch",
+    abis=(
+        Abi("loongarch64", Machine.LOONGARCH, 64, 64, frozenset({BCC, KERNEL})),
+        Abi("loongarch32", Machine.LOONGARCH, 32, 32, frozenset({KERNEL})),
+    ),
+    tables=TABLES,
+    parse=parse,
+    render=render,
+    kernel_registers={64: _GPRS},
+    consumers=ConsumerRules(
+        bcc_registers=frozenset({*_GPRS, "sp"}),
+        bcc_memory_refusal="bcc expects [base, offset]; the compiler prints base,offset",
+    ),
+)

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import re
 
-from .common import RegisterSpec, RegisterTable, clean, lookup, parse_displacement, parse_int
+from ..elf import Machine
+from .architecture import BCC, GDB, KERNEL, Abi, Architecture, CapstoneMode, by_width
+from .common import (
+    RegisterSpec,
+    RegisterTable,
+    clean,
+    lookup,
+    parse_displacement,
+    parse_int,
+    render_location,
+)
 from .location import Constant, Location, Memory, Register, Unparsed
 
 
@@ -30,10 +40,6 @@ TABLES = {64: _table(64), 32: _table(32)}
 _MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
 
 
-def register_table(bits: int) -> RegisterTable:
-    return TABLES[64 if bits == 64 else 32]
-
-
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
     name = text.strip()
     if name.startswith("%"):
@@ -42,7 +48,7 @@ def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
             return Unparsed(operand, f"%{name} is not a register name (use %r{name} or {name})")
     elif not name.isdigit():
         return Unparsed(operand, f"{text!r} is not a register (bare numbers or %rN)")
-    found = lookup(register_table(bits), name)
+    found = lookup(by_width(TABLES, bits), name)
     if found is None:
         return Unparsed(operand, f"unknown PowerPC register {text.strip()}")
     return found
@@ -83,18 +89,43 @@ def parse(operand: str, bits: int) -> Location:
 
 
 def render(location: Location, bits: int) -> str:
-    if isinstance(location, Constant):
-        return f"i{location.value}"
-    if isinstance(location, Register):
-        return _spell(location)
-    if isinstance(location, Memory) and location.base is not None:
-        if location.index is not None:
-            return f"{_spell(location.base)},{_spell(location.index)}"
-        return f"{location.displacement}({_spell(location.base)})"
-    if isinstance(location, Unparsed):
-        return location.text
-    return repr(location)
+    return render_location(location, "i", _spell, _render_memory)
+
+
+def _render_memory(location: Memory, base: Register) -> str:
+    if location.index is not None:
+        return f"{_spell(base)},{_spell(location.index)}"
+    return f"{location.displacement}({_spell(base)})"
 
 
 def _spell(register: Register) -> str:
     return register.name if register.name.isdigit() else f"%{register.name}"
+
+
+_GPRS = {f"r{n}": f"r{n}" for n in range(32)}
+
+PPC = Architecture(
+    family="ppc",
+    abis=(
+        Abi(
+            "ppc64",
+            Machine.PPC64,
+            64,
+            64,
+            frozenset({BCC, GDB, KERNEL}),
+            (CapstoneMode("ppc64", "PPC", ("64",)),),
+        ),
+        Abi(
+            "ppc",
+            Machine.PPC,
+            32,
+            32,
+            frozenset({GDB, KERNEL}),
+            (CapstoneMode("ppc", "PPC", ("32",)),),
+        ),
+    ),
+    tables=TABLES,
+    parse=parse,
+    render=render,
+    kernel_registers={64: _GPRS},
+)

@@ -9,85 +9,26 @@ from __future__ import annotations
 
 import re
 
+from ..elf import Machine
+from .architecture import KERNEL, LIBBPF, Abi, Architecture, CapstoneMode, ConsumerRules, by_width
 from .common import (
     RegisterSpec,
     RegisterTable,
     clean,
-    lookup,
+    named_register,
+    numbered,
     parse_base_memory,
     parse_int,
     render_base_memory,
+    render_location,
 )
-from .location import Constant, Location, Memory, Register, Unparsed
+from .location import Constant, Location, Register, Unparsed
 
-ABI = [
-    "zero",
-    "ra",
-    "sp",
-    "gp",
-    "tp",
-    "t0",
-    "t1",
-    "t2",
-    "s0",
-    "s1",
-    "a0",
-    "a1",
-    "a2",
-    "a3",
-    "a4",
-    "a5",
-    "a6",
-    "a7",
-    "s2",
-    "s3",
-    "s4",
-    "s5",
-    "s6",
-    "s7",
-    "s8",
-    "s9",
-    "s10",
-    "s11",
-    "t3",
-    "t4",
-    "t5",
-    "t6",
-]
-FP_ABI = [
-    "ft0",
-    "ft1",
-    "ft2",
-    "ft3",
-    "ft4",
-    "ft5",
-    "ft6",
-    "ft7",
-    "fs0",
-    "fs1",
-    "fa0",
-    "fa1",
-    "fa2",
-    "fa3",
-    "fa4",
-    "fa5",
-    "fa6",
-    "fa7",
-    "fs2",
-    "fs3",
-    "fs4",
-    "fs5",
-    "fs6",
-    "fs7",
-    "fs8",
-    "fs9",
-    "fs10",
-    "fs11",
-    "ft8",
-    "ft9",
-    "ft10",
-    "ft11",
-]
+# x0-x31 and f0-f31 by their ABI names, in register order.
+ABI = ["zero", "ra", "sp", "gp", "tp", *numbered("t", 0, 3), "s0", "s1", *numbered("a", 0, 8)]
+ABI += [*numbered("s", 2, 12), *numbered("t", 3, 7)]
+FP_ABI = [*numbered("ft", 0, 8), "fs0", "fs1", *numbered("fa", 0, 8)]
+FP_ABI += [*numbered("fs", 2, 12), *numbered("ft", 8, 12)]
 
 
 def _table(bits: int) -> RegisterTable:
@@ -109,15 +50,8 @@ TABLES = {64: _table(64), 32: _table(32)}
 _MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
 
 
-def register_table(bits: int) -> RegisterTable:
-    return TABLES[64 if bits == 64 else 32]
-
-
 def _register(name: str, bits: int, operand: str) -> Register | Unparsed:
-    found = lookup(register_table(bits), name.strip())
-    if found is None:
-        return Unparsed(operand, f"unknown RISC-V register {name.strip()}")
-    return found
+    return named_register(by_width(TABLES, bits), name.strip(), operand, "RISC-V")
 
 
 def parse(operand: str, bits: int) -> Location:
@@ -136,12 +70,45 @@ def parse(operand: str, bits: int) -> Location:
 
 
 def render(location: Location, bits: int) -> str:
-    if isinstance(location, Constant):
-        return str(location.value)
-    if isinstance(location, Register):
-        return location.name
-    if isinstance(location, Memory) and location.base is not None:
-        return render_base_memory(location, f"{location.base.name}")
-    if isinstance(location, Unparsed):
-        return location.text
-    return repr(location)
+    return render_location(
+        location, "", lambda r: r.name, lambda m, base: render_base_memory(m, base.name)
+    )
+
+
+# The kernel's and libbpf's RISC-V names: the ABI names of x1-x31.
+_NAMED = {name: name for name in ("ra", "sp", "gp", "tp")} | {
+    f"{kind}{n}": f"{kind}{n}"
+    for kind, count in (("a", 8), ("s", 12), ("t", 7))
+    for n in range(count)
+}
+
+RISCV = Architecture(
+    family="riscv",
+    abis=(
+        Abi(
+            "riscv64",
+            Machine.RISCV,
+            64,
+            64,
+            frozenset({LIBBPF, KERNEL}),
+            (CapstoneMode("riscv64", "RISCV", ("RISCV64", "RISCVC"), byte_order=False),),
+        ),
+        Abi(
+            "riscv32",
+            Machine.RISCV,
+            32,
+            32,
+            frozenset({LIBBPF, KERNEL}),
+            (CapstoneMode("riscv32", "RISCV", ("RISCV32", "RISCVC"), byte_order=False),),
+        ),
+    ),
+    tables=TABLES,
+    parse=parse,
+    render=render,
+    kernel_registers={64: _NAMED},
+    consumers=ConsumerRules(
+        libbpf_registers=frozenset(_NAMED),
+        hash_offset_refused=frozenset({LIBBPF}),
+        libbpf_needs_displacement=True,
+    ),
+)

@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import re
 
+from ..elf import Machine
+from .architecture import (
+    BCC,
+    GDB,
+    KERNEL,
+    LIBBPF,
+    Abi,
+    Architecture,
+    CapstoneMode,
+    ConsumerRules,
+    by_width,
+)
 from .common import (
     RegisterSpec,
     RegisterTable,
@@ -17,6 +29,7 @@ from .common import (
     parse_displacement,
     parse_int,
     prefixed_register,
+    render_location,
 )
 from .location import Constant, Location, Memory, Register, Unparsed
 
@@ -37,12 +50,8 @@ TABLES = {64: _table(64), 32: _table(32)}
 _MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<inside>[^()]*)\)")
 
 
-def register_table(bits: int) -> RegisterTable:
-    return TABLES[64 if bits == 64 else 32]
-
-
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
-    return prefixed_register(text, register_table(bits), operand, "s390", "%")
+    return prefixed_register(text, by_width(TABLES, bits), operand, "s390", "%")
 
 
 def parse(operand: str, bits: int) -> Location:
@@ -81,14 +90,45 @@ def parse(operand: str, bits: int) -> Location:
 
 
 def render(location: Location, bits: int) -> str:
-    if isinstance(location, Constant):
-        return str(location.value)
-    if isinstance(location, Register):
-        return f"%{location.name}"
-    if isinstance(location, Memory) and location.base is not None:
-        if location.index is not None:
-            return f"{location.displacement}(%{location.index.name},%{location.base.name})"
-        return f"{location.displacement}(%{location.base.name})"
-    if isinstance(location, Unparsed):
-        return location.text
-    return repr(location)
+    return render_location(location, "", lambda r: f"%{r.name}", _render_memory)
+
+
+def _render_memory(location: Memory, base: Register) -> str:
+    if location.index is not None:
+        return f"{location.displacement}(%{location.index.name},%{base.name})"
+    return f"{location.displacement}(%{base.name})"
+
+
+_GPRS = {f"r{n}": f"r{n}" for n in range(16)}
+
+S390 = Architecture(
+    family="s390",
+    abis=(
+        Abi(
+            "s390x",
+            Machine.S390,
+            64,
+            64,
+            frozenset({LIBBPF, BCC, GDB, KERNEL}),
+            (CapstoneMode("s390x", "SYSZ", ("BIG_ENDIAN",), byte_order=False),),
+        ),
+        Abi(
+            "s390",
+            Machine.S390,
+            32,
+            32,
+            frozenset({GDB, KERNEL}),
+            (CapstoneMode("s390", "SYSZ", ("BIG_ENDIAN",), byte_order=False),),
+        ),
+    ),
+    tables=TABLES,
+    parse=parse,
+    render=render,
+    kernel_registers={64: _GPRS},
+    consumers=ConsumerRules(
+        libbpf_registers=frozenset(_GPRS),
+        hash_offset_refused=frozenset({LIBBPF}),
+        libbpf_needs_displacement=True,
+        bcc_index_caveat="bcc adds the index register unscaled, as the ISA does",
+    ),
+)

@@ -12,7 +12,28 @@ from __future__ import annotations
 
 import re
 
-from .common import RegisterSpec, RegisterTable, clean, lookup, parse_displacement, parse_int
+from ..elf import Machine
+from .architecture import (
+    BCC,
+    GDB,
+    KERNEL,
+    LIBBPF,
+    PERF,
+    Abi,
+    Architecture,
+    CapstoneMode,
+    ConsumerRules,
+    by_width,
+)
+from .common import (
+    Displacement,
+    RegisterSpec,
+    RegisterTable,
+    clean,
+    lookup,
+    parse_displacement,
+    parse_int,
+)
 from .location import Constant, Location, Memory, Register, Symbol, Unparsed
 
 
@@ -66,15 +87,11 @@ _MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<inside>[^()]*)\)")
 _SEGMENT = re.compile(r"%[cdefgs]s:")
 
 
-def register_table(bits: int) -> RegisterTable:
-    return TABLES[64 if bits == 64 else 32]
-
-
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
     if not text.startswith("%"):
         return Unparsed(operand, f"{text!r} is not a register (AT&T registers start with %)")
     name = text[1:].strip()
-    found = lookup(register_table(bits), name)
+    found = lookup(by_width(TABLES, bits), name)
     if found is None:
         where = "x86-64" if bits == 64 else "i386"
         return Unparsed(operand, f"unknown {where} register %{name}")
@@ -104,23 +121,22 @@ def parse(operand: str, bits: int) -> Location:
     disp = parse_displacement(match.group("disp"))
     if isinstance(disp, Unparsed):
         return Unparsed(operand, disp.reason)
-    parts = [p.strip() for p in match.group("inside").split(",")]
+    return _memory(disp, match.group("inside"), bits, operand)
+
+
+def _memory(disp: Displacement, inside: str, bits: int, operand: str) -> Location:
+    """``DISP(BASE,INDEX,SCALE)``, the displacement already read."""
+    parts = [p.strip() for p in inside.split(",")]
     if len(parts) > 3:
         return Unparsed(operand, "more than base, index and scale inside the parentheses")
-    parts += [""] * (3 - len(parts))
-    base_text, index_text, scale_text = parts
-    base: Register | None = None
-    if base_text:
-        found = _register(base_text, bits, operand)
+    base_text, index_text, scale_text = parts + [""] * (3 - len(parts))
+    registers: list[Register | None] = []
+    for part in (base_text, index_text):
+        found = _register(part, bits, operand) if part else None
         if isinstance(found, Unparsed):
             return found
-        base = found
-    index: Register | None = None
-    if index_text:
-        found = _register(index_text, bits, operand)
-        if isinstance(found, Unparsed):
-            return found
-        index = found
+        registers.append(found)
+    base, index = registers
     scale = 1
     if scale_text:
         parsed = parse_int(scale_text)
@@ -180,3 +196,62 @@ def _symbolic(name: str, offset: int, relocation: str | None) -> str:
     if offset:
         return f"{offset}+{name}{suffix}"
     return f"{name}{suffix}"
+
+
+# The kernel's x86 pt_regs names (arch/x86/kernel/ptrace.c regoffset_table).
+_KERNEL_64 = {
+    "rax": "ax",
+    "rbx": "bx",
+    "rcx": "cx",
+    "rdx": "dx",
+    "rsi": "si",
+    "rdi": "di",
+    "rbp": "bp",
+    "rsp": "sp",
+    "rip": "ip",
+} | {f"r{n}": f"r{n}" for n in range(8, 16)}
+_KERNEL_32 = {f"e{k[1:]}": v for k, v in _KERNEL_64.items() if not k[1:].isdigit()}
+
+# libbpf's x86 reg_map (src/usdt.c); bcc's is the same without %eip.
+_LIBBPF_REGISTERS = frozenset(
+    {"rip", "eip"}
+    | {f"{p}{r}" for r in ("ax", "bx", "cx", "dx") for p in ("r", "e", "")}
+    | {f"{r}l" for r in "abcd"}
+    | {f"{p}{r}" for r in ("si", "di", "bp", "sp") for p in ("r", "e", "")}
+    | {f"{r}l" for r in ("si", "di", "bp", "sp")}
+    | {f"r{n}{s}" for n in range(8, 16) for s in ("", "d", "w", "b")}
+)
+
+_X86_64_MODE = CapstoneMode("x86-64", "X86", ("64",), byte_order=False)
+
+X86 = Architecture(
+    family="x86",
+    abis=(
+        Abi(
+            "x86_64",
+            Machine.X86_64,
+            64,
+            64,
+            frozenset({LIBBPF, BCC, GDB, PERF, KERNEL}),
+            (_X86_64_MODE,),
+        ),
+        Abi("x32", Machine.X86_64, 32, 64, frozenset({GDB, KERNEL}), (_X86_64_MODE,)),
+        Abi(
+            "i386",
+            Machine.I386,
+            32,
+            32,
+            frozenset({LIBBPF, BCC, GDB, PERF, KERNEL}),
+            (CapstoneMode("i386", "X86", ("32",), byte_order=False),),
+        ),
+    ),
+    tables=TABLES,
+    parse=parse,
+    render=render,
+    kernel_registers={64: _KERNEL_64, 32: _KERNEL_32},
+    consumers=ConsumerRules(
+        libbpf_registers=_LIBBPF_REGISTERS,
+        bcc_registers=_LIBBPF_REGISTERS - {"eip"},
+        att=True,
+    ),
+)
