@@ -24,6 +24,7 @@ from .common import (
     parse_int,
     render_bracketed,
     render_location,
+    trailing_offset,
 )
 from .location import Constant, Location, Memory, Register, Symbol, Unparsed
 
@@ -97,12 +98,9 @@ def _memory(text: str, operand: str) -> Location:
 
 def _page_offset(base: Register, lo12: re.Match[str], operand: str) -> Location:
     """``[BASE, #:lo12:SYMBOL+N]``: the low 12 bits of a symbol's address, plus N."""
-    offset = 0
-    if lo12.group("offset"):
-        parsed = parse_int(lo12.group("offset").replace(" ", ""))
-        if parsed is None:
-            return Unparsed(operand, "unreadable offset after the :lo12: symbol")
-        offset = parsed
+    offset = trailing_offset(lo12.group("offset"))
+    if offset is None:
+        return Unparsed(operand, "unreadable offset after the :lo12: symbol")
     return Memory(base, offset, symbol=Symbol(lo12.group("name"), 0, False, None, "lo12"))
 
 

@@ -182,6 +182,17 @@ def parse_number(text: str) -> int | float | None:
     return None
 
 
+# D(BASE): MIPS, PowerPC, RISC-V (and s390's D(X,B), x86's DISP(B,I,S) inside).
+DISP_BASE = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
+
+
+def trailing_offset(text: str | None) -> int | None:
+    """The ``+ 4`` or ``-8`` after a symbol (blanks allowed): 0 if absent, None if unreadable."""
+    if not text:
+        return 0
+    return parse_int(text.replace(" ", ""))
+
+
 _RELOC_MEMORY = re.compile(
     r"%(?P<reloc>\w+)\((?P<inner>[^()]*)\)(?P<extra>\s*[+-]\s*\w+)?\((?P<base>[^()]*)\)"
 )
@@ -200,12 +211,9 @@ def parse_relocated_memory(text: str) -> tuple[Displacement, str] | Unparsed | N
     inner = parse_displacement(match.group("inner"))
     if isinstance(inner, Unparsed):
         return inner
-    extra = 0
-    if match.group("extra"):
-        parsed = parse_int(match.group("extra").replace(" ", ""))
-        if parsed is None:
-            return Unparsed(text, "unreadable offset after the relocation operator")
-        extra = parsed
+    extra = trailing_offset(match.group("extra"))
+    if extra is None:
+        return Unparsed(text, "unreadable offset after the relocation operator")
     if inner.symbol is None:
         return Unparsed(text, "relocation operator without a symbol")
     return Displacement(inner.value + extra, inner.symbol, match.group("reloc")), match.group(

@@ -10,11 +10,10 @@ n32 and n64 files the 64-bit one.
 
 from __future__ import annotations
 
-import re
-
 from ..elf import EF_MIPS_ABI2, Machine
 from .architecture import KERNEL, Abi, Architecture, CapstoneMode, by_width
 from .common import (
+    DISP_BASE,
     RegisterSpec,
     RegisterTable,
     clean,
@@ -53,8 +52,6 @@ def _table(bits: int) -> RegisterTable:
 
 TABLES = {64: _table(64), 32: _table(32)}
 
-_MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
-
 
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
     return prefixed_register(text, by_width(TABLES, bits), operand, "MIPS", "$")
@@ -69,7 +66,7 @@ def parse(operand: str, bits: int) -> Location:
     value = parse_int(text)
     if value is not None:
         return Constant(value)
-    memory = parse_base_memory(text, operand, _MEMORY, lambda b: _register(b, bits, operand))
+    memory = parse_base_memory(text, operand, DISP_BASE, lambda b: _register(b, bits, operand))
     if memory is not None:
         return memory
     return Unparsed(operand, "not a constant, a $register or D($REG) memory")

@@ -9,11 +9,10 @@ register r9 and never the constant 9: constants carry an ``i`` prefix
 
 from __future__ import annotations
 
-import re
-
 from ..elf import Machine
 from .architecture import BCC, GDB, KERNEL, Abi, Architecture, CapstoneMode, by_width
 from .common import (
+    DISP_BASE,
     RegisterSpec,
     RegisterTable,
     clean,
@@ -36,8 +35,6 @@ def _table(bits: int) -> RegisterTable:
 
 
 TABLES = {64: _table(64), 32: _table(32)}
-
-_MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
 
 
 def _register(text: str, bits: int, operand: str) -> Register | Unparsed:
@@ -72,7 +69,7 @@ def parse(operand: str, bits: int) -> Location:
         if isinstance(index, Unparsed):
             return index
         return Memory(base, 0, index)
-    match = _MEMORY.fullmatch(text)
+    match = DISP_BASE.fullmatch(text)
     if match is not None:
         disp = parse_displacement(match.group("disp"))
         if isinstance(disp, Unparsed):

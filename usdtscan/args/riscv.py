@@ -12,6 +12,7 @@ import re
 from ..elf import Machine
 from .architecture import KERNEL, LIBBPF, Abi, Architecture, CapstoneMode, ConsumerRules, by_width
 from .common import (
+    DISP_BASE,
     RegisterSpec,
     RegisterTable,
     clean,
@@ -47,8 +48,6 @@ def _table(bits: int) -> RegisterTable:
 
 TABLES = {64: _table(64), 32: _table(32)}
 
-_MEMORY = re.compile(r"(?P<disp>[^()]*)\((?P<base>[^()]*)\)")
-
 
 def _register(name: str, bits: int, operand: str) -> Register | Unparsed:
     return named_register(by_width(TABLES, bits), name.strip(), operand, "RISC-V")
@@ -61,7 +60,7 @@ def parse(operand: str, bits: int) -> Location:
     value = parse_int(text)
     if value is not None:
         return Constant(value)
-    memory = parse_base_memory(text, operand, _MEMORY, lambda b: _register(b, bits, operand))
+    memory = parse_base_memory(text, operand, DISP_BASE, lambda b: _register(b, bits, operand))
     if memory is not None:
         return memory
     if re.fullmatch(r"\w+", text):
