@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from . import ldso
 from .dynamic import dynamic_info
-from .elf import ElfFile, SectionType
+from .elf import ElfFile, Machine, SectionType
 from .errors import UsdtscanError
 from .fileio import opened
 from .magic import is_archive
@@ -277,7 +277,9 @@ def _detect_elf(elf: ElfFile, detection: Detection) -> None:
         elf.e_machine,
         elf.bits,
         elf.endian,
-        ("hard" if elf.e_flags & 0x400 else "soft") if elf.e_machine == 40 else None,
+        ("hard" if elf.e_flags & ldso.EF_ARM_ABI_FLOAT_HARD else "soft")
+        if elf.e_machine == Machine.ARM
+        else None,
     )
     if dynamic is not None:
         detection.rpath, detection.runpath = dynamic.rpath, dynamic.runpath

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import ldso
 from .dynamic import DynamicInfo, dynamic_info
-from .elf import ElfFile
+from .elf import ElfFile, Machine
 from .errors import UsdtscanError
 from .model import LoadedAs, ScannedFile
 from .scan import mapped, scan_or_error
@@ -63,8 +63,8 @@ def _read_dynamic(path: str) -> tuple[ldso.Target, DynamicInfo | None] | None:
             elf = ElfFile(path, data)
             try:
                 float_abi = None
-                if elf.e_machine == 40:
-                    float_abi = "hard" if elf.e_flags & 0x400 else "soft"
+                if elf.e_machine == Machine.ARM:
+                    float_abi = "hard" if elf.e_flags & ldso.EF_ARM_ABI_FLOAT_HARD else "soft"
                 target = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
                 return target, dynamic_info(elf)
             finally:
