@@ -24,9 +24,8 @@ from usdtscan import scan
 from usdtscan.elf import ElfFile
 from usdtscan.errors import FileAccessError, MalformedFileError
 from usdtscan.fileio import FileReader, opened
-from usdtscan.model import ScannedFile
 from usdtscan.scan import scan_if_object
-from usdtscan.stapsdt import iter_sites
+from usdtscan.stapsdt import drain, iter_sites
 
 from .conftest import FIXTURE_BIN, FIXTURES, fixture_binaries
 
@@ -124,17 +123,16 @@ def test_code_cut_off_mid_scan_is_an_error_with_the_earlier_sites(many_binary: P
     shutil.copy(many_binary, victim)
     with opened(str(victim)) as reader:
         elf = ElfFile(str(victim), reader)
-        scanned = ScannedFile(str(victim))
-        sites = iter_sites(elf, scanned)
+        sites = iter_sites(elf)
         first = [next(sites) for _ in range(100)]
         text = elf.section_by_name(".text")
         assert text is not None
         os.truncate(victim, text.offset + text.size // 2)
-        rest = list(sites)
+        result = drain(sites)
     assert first[0].code is not None
-    assert 100 < len(first) + len(rest) < MANY
-    assert scanned.error is not None
-    assert scanned.error.startswith("file changed while being read: code (0x38 bytes) is cut off")
+    assert 100 < len(first) + len(result.sites) < MANY
+    assert result.error is not None
+    assert result.error.startswith("file changed while being read: code (0x38 bytes) is cut off")
 
 
 def test_file_rewritten_in_place_is_reported(tmp_path: Path) -> None:

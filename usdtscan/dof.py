@@ -19,7 +19,9 @@ metadata: it is recognised and skipped.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import MalformedFileError
 from .model import Argument, DofInfo, Site, SiteKind, Stability
@@ -214,6 +216,23 @@ def decode(data: bytes, path: str, where: int = 0, dof_address: int | None = Non
     bytes; ``dof_address`` is the blob's own address, needed only to apply
     DOFREL relocations.  Raises :class:`MalformedFileError` for any damage.
     """
+    model, encoding, version = _identity(data, path, where)
+    reader = _Reader(data, path, where, "<" if encoding == ENCODE_LSB else ">")
+    filesz, sections = _section_headers(reader)
+    if any(s.type == SECT_ECBDESC for s in sections):
+        return DofBlob(model, encoding, version, filesz, sections, (), (), True)
+    relocations = _relocations(reader, sections)
+    patches = {r.target: r for r in relocations}
+    providers = tuple(
+        _provider(reader, sections, s, version, patches, dof_address)
+        for s in sections
+        if s.type == SECT_PROVIDER
+    )
+    return DofBlob(model, encoding, version, filesz, sections, providers, relocations, False)
+
+
+def _identity(data: bytes, path: str, where: int) -> tuple[int, int, int]:
+    """The blob's data model, encoding and version, once its magic is checked."""
     if len(data) < HEADER_SIZE:
         raise MalformedFileError(
             path, f"DOF: {len(data)} bytes, shorter than the 64-byte header", where
@@ -227,7 +246,13 @@ def decode(data: bytes, path: str, where: int = 0, dof_address: int | None = Non
         raise MalformedFileError(path, f"DOF: unknown encoding {encoding}", where + 5)
     if version not in PROBE_SIZE:
         raise MalformedFileError(path, f"DOF: unknown version {version}", where + 6)
-    reader = _Reader(data, path, where, "<" if encoding == ENCODE_LSB else ">")
+    return model, encoding, version
+
+
+def _section_headers(reader: _Reader) -> tuple[int, tuple[DofSection, ...]]:
+    """The blob's size as its header gives it, and its section headers, each
+    checked to lie inside it; ``reader`` is cut to that size."""
+    data = reader.data
     _flags, hdrsize, secsize, secnum, secoff, _loadsz, filesz = reader.unpack(
         "IIIIQQQ", 16, "header"
     )
@@ -237,7 +262,7 @@ def decode(data: bytes, path: str, where: int = 0, dof_address: int | None = Non
         raise reader.fail(f"claims {filesz} bytes but only {len(data)} are present", 40)
     if filesz < hdrsize:
         raise reader.fail(f"file size {filesz} is smaller than its header", 40)
-    reader.data = data = data[:filesz]
+    reader.data = data[:filesz]
     if secnum and secsize < SECTION_HEADER_SIZE:
         raise reader.fail(f"section header size {secsize} is below 32", 24)
     if secoff + secnum * secsize > filesz:
@@ -252,17 +277,7 @@ def decode(data: bytes, path: str, where: int = 0, dof_address: int | None = Non
                 f"section {i} (type {s_type}) runs past the DOF", secoff + i * secsize
             )
         sections.append(DofSection(i, s_type, align, flags, entsize, offset, size))
-    blob_sections = tuple(sections)
-    if any(s.type == SECT_ECBDESC for s in sections):
-        return DofBlob(model, encoding, version, filesz, blob_sections, (), (), True)
-    relocations = _relocations(reader, blob_sections)
-    patches = {r.target: r for r in relocations}
-    providers = tuple(
-        _provider(reader, blob_sections, s, version, patches, dof_address)
-        for s in sections
-        if s.type == SECT_PROVIDER
-    )
-    return DofBlob(model, encoding, version, filesz, blob_sections, providers, relocations, False)
+    return filesz, tuple(sections)
 
 
 def _section(
@@ -436,9 +451,6 @@ def _probe(
 
 # -- from probe records to sites ---------------------------------------------
 
-KIND_PROBE = SiteKind.DOF_PROBE
-KIND_IS_ENABLED = SiteKind.DOF_IS_ENABLED
-
 # Integer argument registers in call order; DOF has no locations, the probe
 # is a call and its arguments are the call's.
 _REGISTERS: dict[str, tuple[str, ...]] = {
@@ -503,48 +515,114 @@ def stability(provider: DofProvider) -> tuple[tuple[str, Stability], ...]:
     )
 
 
-def make_site(
-    provider: DofProvider,
+@dataclass(slots=True)
+class Placement:
+    """Where one stored offset puts a site, as its container reads it.
+
+    ``warnings`` are the container's findings (no bytes here, not the
+    patched pattern); :func:`function_at` adds the symbol table's.
+    ``instruction`` and ``verified`` are the patched site's, when checked.
+    """
+
+    address: int | None
+    traced_pc: int | None
+    file_offset: int | None
+    function: str | None
+    warnings: list[str]
+    instruction: str | None = None
+    verified: bool | None = None
+
+
+class DofContainer(Protocol):
+    """What differs between the containers of one DOF section: how a probe
+    record's stored offset becomes an address, a file offset and a function.
+    Everything else about a DOF site is the record's (:func:`build_sites`)."""
+
+    @property
+    def section(self) -> str:
+        """The DOF section's name (Mach-O: ``segment,section``)."""
+
+    @property
+    def arch(self) -> str:
+        """The calling convention's name, for the argument locations."""
+
+    @property
+    def blob_file_offset(self) -> int:
+        """The blob's file offset: a record's file offset is it plus ``record_offset``."""
+
+    def stored_offset(self, raw: int) -> int:
+        """The stored 32-bit offset as the kernel reads it (signed on Mach-O)."""
+
+    def place(self, probe: DofProbe, enabled: bool, stored: int) -> Placement:
+        """Where the site at ``stored`` in ``probe`` lies; ``enabled``: an is-enabled site."""
+
+
+def build_sites(blob: DofBlob, container: DofContainer) -> Iterator[Site]:
+    """The sites of every probe record of ``blob``: each probe offset, then each
+    is-enabled offset, record by record, as the kernel creates them."""
+    section = container.section
+    for provider in blob.providers:
+        attributes = stability(provider)
+        for probe in provider.probes:
+            args = arguments(container.arch, probe.native_types)
+            args_raw = ", ".join(probe.native_types)
+            record = container.blob_file_offset + probe.record_offset
+            offsets = [(False, o) for o in probe.offsets]
+            offsets += [(True, o) for o in probe.enabled_offsets]
+            for enabled, raw in offsets:
+                stored = container.stored_offset(raw)
+                placed = container.place(probe, enabled, stored)
+                yield Site(
+                    provider=provider.name,
+                    name=probe.name,
+                    args_raw=args_raw,
+                    args=args,
+                    address=placed.address,
+                    file_offset=placed.file_offset,
+                    semaphore_address=None,
+                    semaphore_file_offset=None,
+                    function=placed.function,
+                    kind=SiteKind.DOF_IS_ENABLED if enabled else SiteKind.DOF_PROBE,
+                    section=section,
+                    note_offset=record,
+                    warnings=tuple(placed.warnings),
+                    traced_pc=placed.traced_pc,
+                    dof=DofInfo(
+                        offset=stored,
+                        section=section,
+                        native_types=probe.native_types,
+                        translated_types=probe.translated_types,
+                        argmap=probe.argmap,
+                        stability=attributes,
+                        dof_function=probe.function,
+                        instruction=placed.instruction,
+                        verified=placed.verified,
+                    ),
+                )
+
+
+class FunctionLookup(Protocol):
+    """The enclosing function symbol of an address, as (name, offset into it)."""
+
+    def lookup(self, address: int) -> tuple[str, int] | None: ...
+
+
+def function_at(
+    functions: FunctionLookup | None,
+    address: int,
     probe: DofProbe,
-    *,
-    kind: SiteKind,
-    stored: int,
-    address: int | None,
-    traced_pc: int | None,
-    file_offset: int | None,
-    function: str | None,
-    section: str,
-    arch: str,
-    record_file_offset: int | None,
-    instruction: str | None = None,
-    verified: bool | None = None,
-    warnings: tuple[str, ...] = (),
-) -> Site:
-    """One site of ``probe``: the common fields plus the DOF detail."""
-    return Site(
-        provider=provider.name,
-        name=probe.name,
-        args_raw=", ".join(probe.native_types),
-        args=arguments(arch, probe.native_types),
-        address=address,
-        file_offset=file_offset,
-        semaphore_address=None,
-        semaphore_file_offset=None,
-        function=function,
-        kind=kind,
-        section=section,
-        note_offset=record_file_offset,
-        warnings=warnings,
-        traced_pc=traced_pc,
-        dof=DofInfo(
-            offset=stored,
-            section=section,
-            native_types=probe.native_types,
-            translated_types=probe.translated_types,
-            argmap=probe.argmap,
-            stability=stability(provider),
-            dof_function=probe.function,
-            instruction=instruction,
-            verified=verified,
-        ),
-    )
+    warnings: list[str],
+    prefix: str = "",
+) -> str | None:
+    """The symbol holding ``address`` as ``name+0xoffset``, without the
+    ``prefix`` the platform puts before C names (Mach-O's ``_``); a symbol
+    other than the function the DOF record names is a warning."""
+    found = None if functions is None else functions.lookup(address)
+    if found is None:
+        return None
+    name, offset = found
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix) :]
+    if name != probe.function:
+        warnings.append(f"DOF names function {probe.function}, the symbol table {name}")
+    return f"{name}+{offset:#x}"

@@ -34,7 +34,7 @@ from .magic import (
     MH_MAGIC_64,
     THIN_MAGICS,
 )
-from .model import ScannedFile, Site, SiteKind, Slice
+from .model import ReaderResult, Site, Slice
 from .symbols import FunctionIndex
 
 LC_SEGMENT, LC_SYMTAB, LC_SEGMENT_64 = 0x1, 0x2, 0x19
@@ -293,72 +293,56 @@ def _disassemble(cputype: int, code: bytes, address: int) -> str | None:
 def _slice_sites(piece: MachSlice, section: MachSection) -> Iterator[Site]:
     blob = piece.read(section.offset, section.size, f"DOF section {section.label}")
     decoded = dof.decode(blob, piece.path, piece.offset + section.offset, section.addr)
-    abi = _abi(piece.cputype)
-    for provider in decoded.providers:
-        for probe in provider.probes:
-            kinds = [(dof.KIND_PROBE, o) for o in probe.offsets]
-            kinds += [(dof.KIND_IS_ENABLED, o) for o in probe.enabled_offsets]
-            for kind, raw in kinds:
-                yield _site(piece, section, provider, probe, kind, _signed32(raw), abi)
+    return dof.build_sites(decoded, _MachDof(piece, section))
 
 
-def _site(
-    piece: MachSlice,
-    section: MachSection,
-    provider: dof.DofProvider,
-    probe: dof.DofProbe,
-    kind: SiteKind,
-    stored: int,
-    abi: str,
-) -> Site:
-    enabled = kind == dof.KIND_IS_ENABLED
-    address, traced = site_addresses(piece.cputype, section.addr, stored, enabled)
-    warnings: list[str] = []
-    file_offset = piece.file_offset(address)
-    expected = _expected(piece.cputype, enabled)
-    verified: bool | None = None
-    instruction: str | None = None
-    if file_offset is None:
-        warnings.append(f"site {address:#x} has no bytes in this slice")
-    elif expected is not None:
-        local = file_offset - piece.offset
-        code = (
-            piece.read(local, len(expected), "probe site")
-            if local + len(expected) <= piece.size
-            else b""
-        )
-        verified = code == expected
-        instruction = _disassemble(piece.cputype, code, address)
-        if not verified:
-            warnings.append(
-                f"bytes at the site are {code.hex(' ') or 'missing'}, "
-                f"not the patched {expected.hex(' ')}"
+@dataclass(frozen=True, slots=True)
+class _MachDof:
+    """One Mach-O DOF section as a :class:`~usdtscan.dof.DofContainer`: offsets
+    are signed and relative to the section, the bytes are checked against
+    the linker's patch, names lose their leading ``_``."""
+
+    piece: MachSlice
+    dof_section: MachSection
+
+    @property
+    def section(self) -> str:
+        return self.dof_section.label
+
+    @property
+    def arch(self) -> str:
+        return _abi(self.piece.cputype)
+
+    @property
+    def blob_file_offset(self) -> int:
+        return self.piece.offset + self.dof_section.offset
+
+    def stored_offset(self, raw: int) -> int:
+        return _signed32(raw)
+
+    def place(self, probe: dof.DofProbe, enabled: bool, stored: int) -> dof.Placement:
+        piece = self.piece
+        address, traced = site_addresses(piece.cputype, self.dof_section.addr, stored, enabled)
+        placed = dof.Placement(address, traced, piece.file_offset(address), None, [])
+        expected = _expected(piece.cputype, enabled)
+        if placed.file_offset is None:
+            placed.warnings.append(f"site {address:#x} has no bytes in this slice")
+        elif expected is not None:
+            local = placed.file_offset - piece.offset
+            code = (
+                piece.read(local, len(expected), "probe site")
+                if local + len(expected) <= piece.size
+                else b""
             )
-    function = None
-    symbols = piece.symbols
-    if symbols is not None:
-        found = symbols.lookup(address)
-        if found is not None:
-            name = found[0][1:] if found[0].startswith("_") else found[0]
-            function = f"{name}+{found[1]:#x}"
-            if name != probe.function:
-                warnings.append(f"DOF names function {probe.function}, the symbol table {name}")
-    return dof.make_site(
-        provider,
-        probe,
-        kind=kind,
-        stored=stored,
-        address=address,
-        traced_pc=traced,
-        file_offset=file_offset,
-        function=function,
-        section=section.label,
-        arch=abi,
-        record_file_offset=piece.offset + section.offset + probe.record_offset,
-        instruction=instruction,
-        verified=verified,
-        warnings=tuple(warnings),
-    )
+            placed.verified = code == expected
+            placed.instruction = _disassemble(piece.cputype, code, address)
+            if not placed.verified:
+                placed.warnings.append(
+                    f"bytes at the site are {code.hex(' ') or 'missing'}, "
+                    f"not the patched {expected.hex(' ')}"
+                )
+        placed.function = dof.function_at(piece.symbols, address, probe, placed.warnings, "_")
+        return placed
 
 
 def _lld_sites(piece: MachSlice) -> int:
@@ -380,54 +364,61 @@ def _lld_sites(piece: MachSlice) -> int:
 
 
 def scan_macho(
-    path: str, data: bytes | bytearray | ByteSource, scanned: ScannedFile, arch: str | None = None
-) -> None:
-    """Fill ``scanned`` with every slice of a Mach-O file and its DOF sites.
+    path: str, data: bytes | bytearray | ByteSource, arch: str | None = None
+) -> ReaderResult:
+    """Every slice of a Mach-O file and its DOF sites.
 
-    ``arch`` keeps one slice.  Damage in one slice's DOF sets
-    ``scanned.error`` and keeps the sites read so far.
+    ``arch`` keeps one slice.  Damage in one slice's DOF is the result's
+    ``error``, with the sites read so far.
     """
     fat, pieces = load_slices(path, data)
-    scanned.format = "macho"
     if arch is not None:
         names = [p.arch for p in pieces]
         pieces = [p for p in pieces if p.arch == arch]
         if not pieces:
             raise NotObjectFileError(path, f"no {arch} slice (has {', '.join(names)})")
+    result = ReaderResult(format="macho")
     if len(pieces) == 1 or arch is not None:
         first = pieces[0]
-        scanned.machine, scanned.bits, scanned.endian = first.arch, first.bits, first.endian
+        result.machine, result.bits, result.endian = first.arch, first.bits, first.endian
     else:
-        scanned.machine = "fat:" + ",".join(p.arch for p in pieces)
+        result.machine = "fat:" + ",".join(p.arch for p in pieces)
     for piece in pieces:
-        result = Slice(
-            piece.arch,
-            piece.cputype,
-            piece.cpusubtype,
-            piece.offset,
-            piece.size,
-            piece.bits,
-            piece.endian,
-            piece.filetype,
-        )
-        scanned.slices.append(result)
-        try:
-            sections = piece.dof_sections()
-            for section in sections:
-                result.sites.extend(_slice_sites(piece, section))
-            if not sections:
-                patched = _lld_sites(piece)
-                if patched:
-                    result.warnings.append(
-                        f"{patched} call sites are patched like DTrace probes but there is no "
-                        "DOF (linked by lld?): their probes cannot be listed"
-                    )
-        except MalformedFileError as exc:
-            scanned.error = exc.reason
-        scanned.sites.extend(result.sites)
+        found, result.error = _read_slice(piece)
+        result.slices.append(found)
+        result.sites += found.sites
         prefix = f"{piece.arch}: " if fat else ""
-        scanned.warnings.extend(prefix + w for w in result.warnings)
-        if scanned.error is not None:
+        result.warnings += [prefix + w for w in found.warnings]
+        if result.error is not None:
             break
     if pieces and pieces[0].symbols is not None:
-        scanned.function_source = "symtab"
+        result.function_source = "symtab"
+    return result
+
+
+def _read_slice(piece: MachSlice) -> tuple[Slice, str | None]:
+    """One slice's sites and warnings, and the damage that ended them (None: none)."""
+    found = Slice(
+        piece.arch,
+        piece.cputype,
+        piece.cpusubtype,
+        piece.offset,
+        piece.size,
+        piece.bits,
+        piece.endian,
+        piece.filetype,
+    )
+    try:
+        sections = piece.dof_sections()
+        for section in sections:
+            found.sites.extend(_slice_sites(piece, section))
+        if not sections:
+            patched = _lld_sites(piece)
+            if patched:
+                found.warnings.append(
+                    f"{patched} call sites are patched like DTrace probes but there is no "
+                    "DOF (linked by lld?): their probes cannot be listed"
+                )
+    except MalformedFileError as exc:
+        return found, exc.reason
+    return found, None

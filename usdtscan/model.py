@@ -343,6 +343,33 @@ class ScannedFile:
         return analyze_scanned(self, demangle)
 
 
+@dataclass(slots=True)
+class ReaderResult:
+    """What one container reader (stapsdt notes, Mach-O, ``.SUNW_dof``) found in a
+    file, returned to :mod:`usdtscan.scan`, which folds it into the file's
+    :class:`ScannedFile` (readers never see the ScannedFile).
+
+    ``error`` is damage met after the headers, ``sites`` holding what was
+    read before it.  A streaming reader (:func:`usdtscan.stapsdt.iter_sites`)
+    yields its sites instead of keeping them and counts them in ``streamed``
+    (:func:`usdtscan.stapsdt.drain` keeps them in ``sites``).  ``format``, ``machine``, ``bits`` and
+    ``endian`` are set by a reader that knows them (Mach-O's slices); ELF's
+    come from the ELF header, before the first site.
+    """
+
+    sites: list[Site] = field(default_factory=list)
+    streamed: int = 0
+    other_notes: list[OtherNote] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    function_source: str | None = None
+    slices: list[Slice] = field(default_factory=list)
+    format: str | None = None
+    machine: str | None = None
+    bits: int | None = None
+    endian: str | None = None
+
+
 def group_sites(sites: list[Site]) -> list[Probe]:
     """Group sites by ``provider:name``, in order of each probe's first site."""
     groups: dict[tuple[str, str], list[Site]] = {}

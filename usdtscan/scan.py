@@ -26,7 +26,7 @@ from .fileio import (
     opened,
 )
 from .magic import ELF_MAGIC, is_archive, is_macho
-from .model import ScannedFile, Site
+from .model import ReaderResult, ScannedFile, Site
 from .stapsdt import iter_sites, scan_elf
 from .symbols import FunctionIndex, SymbolIndex, function_index, symbol_index
 
@@ -164,26 +164,57 @@ def scan_data(
     if is_macho(head):
         from .macho import scan_macho
 
-        scan_macho(path, source, scanned, arch)
+        fold(scanned, scan_macho(path, source, arch))
         return scanned
     if head[:4] != ELF_MAGIC:
         if is_archive(head):
             raise NotObjectFileError(path, "an ar archive: scan_each() reads its members")
         raise NotObjectFileError(path, "not an ELF file")
     elf = ElfFile(path, source)
+    set_elf_header(scanned, elf)
     dirs = debug_dirs
     used: list[str] = []
     if dirs is None:
-        scan_elf(elf, scanned, None, walked)
+        fold(scanned, scan_elf(elf, None, walked))
     else:
-        scan_elf(elf, scanned, lambda: debug_file_functions(path, elf, dirs, used), walked)
+        fold(scanned, scan_elf(elf, lambda: debug_file_functions(path, elf, dirs, used), walked))
     if elf.section_by_name(".SUNW_dof") is not None:
         from .sunw_dof import scan_sunw_dof
 
-        scan_sunw_dof(elf, scanned)
+        fold(scanned, scan_sunw_dof(elf))
     if scanned.sites:
         scanned.symbols = FileSymbols(path, used[0] if used else None)
     return scanned
+
+
+def set_elf_header(scanned: ScannedFile, elf: ElfFile) -> None:
+    """What the ELF header says of the file: set before the first site is read,
+    so that a streamed listing can write the file's header first."""
+    scanned.format = "elf"
+    scanned.machine = elf.machine
+    scanned.bits = elf.bits
+    scanned.endian = elf.endian
+    scanned.elf_type = elf.type_name
+
+
+def fold(scanned: ScannedFile, result: ReaderResult) -> None:
+    """Add what one reader found to the file's :class:`ScannedFile`.
+
+    Readers run in a fixed order (stapsdt notes, then ``.SUNW_dof``), so the
+    sites and warnings keep the file's order; the first error is the one
+    reported.
+    """
+    scanned.sites += result.sites
+    scanned.other_notes += result.other_notes
+    scanned.warnings += result.warnings
+    scanned.slices += result.slices
+    if scanned.error is None:
+        scanned.error = result.error
+    if result.function_source is not None:
+        scanned.function_source = result.function_source
+    if result.format is not None:
+        scanned.format = result.format
+        scanned.machine, scanned.bits, scanned.endian = result.machine, result.bits, result.endian
 
 
 def scan(
@@ -241,25 +272,19 @@ def iter_scan(
             if reader.head(4) != ELF_MAGIC:
                 raise NotObjectFileError(path, "not an ELF file")
             elf = ElfFile(path, reader)
-            used: list[str] = []
-            dirs = debug_dirs
-            functions = (
-                None if dirs is None else lambda: debug_file_functions(path, elf, dirs, used)
-            )
+            set_elf_header(scanned, elf)
             scanned.symbols = FileSymbols(path, None)
-            count = 0
-            for site in iter_sites(elf, scanned, functions):
-                count += 1
-                if used:
-                    scanned.symbols = FileSymbols(path, used[0])
-                yield site
+            found = yield from iter_sites(elf, _streamed_functions(scanned, elf, debug_dirs))
+            fold(scanned, found)
+            count = found.streamed
             if elf.section_by_name(".SUNW_dof") is not None:
                 from .sunw_dof import scan_sunw_dof
 
-                scan_sunw_dof(elf, scanned)
-                count += len(scanned.sites)
-                yield from scanned.sites
-                scanned.sites = []
+                dof_found = scan_sunw_dof(elf)
+                count += len(dof_found.sites)
+                yield from dof_found.sites
+                dof_found.sites = []  # streamed: the ScannedFile keeps none
+                fold(scanned, dof_found)
             if not count:
                 scanned.symbols = None
             changed = reader.changed()
@@ -267,6 +292,26 @@ def iter_scan(
                 scanned.error = changed
     except UsdtscanError as exc:
         scanned.error = exc.reason
+
+
+def _streamed_functions(
+    scanned: ScannedFile, elf: ElfFile, debug_dirs: tuple[str, ...] | None
+) -> Callable[[], FunctionIndex | None] | None:
+    """The debug file's functions for a streamed scan, which also points the
+    file's symbol operands at that debug file the moment it is chosen: the
+    first site's arguments are decoded before the second site is read."""
+    if debug_dirs is None:
+        return None
+    dirs = debug_dirs
+
+    def functions() -> FunctionIndex | None:
+        used: list[str] = []
+        index = debug_file_functions(scanned.path, elf, dirs, used)
+        if used:
+            scanned.symbols = FileSymbols(scanned.path, used[0])
+        return index
+
+    return functions
 
 
 def scan_if_object(

@@ -10,7 +10,7 @@ and the base the note recorded fixes it, exactly as libbpf, bcc and GDB do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from .args.tokenize import tokenize
@@ -21,7 +21,7 @@ from .model import (
     CodeWindow,
     NoteValues,
     OtherNote,
-    ScannedFile,
+    ReaderResult,
     Site,
     SiteKind,
     StapsdtInfo,
@@ -51,7 +51,7 @@ class RawNote:
     provider: str
     name: str
     args: str
-    warnings: list[str]
+    warnings: tuple[str, ...]
     section: str
     offset: int
     size: int
@@ -94,18 +94,23 @@ def decode_note(elf: ElfFile, note: Note, section: str) -> RawNote:
     provider = _decode(strings[0], "provider", warnings)
     name = _decode(strings[1], "name", warnings)
     args = _decode(strings[2], "argument string", warnings)
-    return RawNote(values, provider, name, args, warnings, section, note.offset, len(desc))
+    return RawNote(values, provider, name, args, tuple(warnings), section, note.offset, len(desc))
 
 
-def iter_raw_notes(
-    elf: ElfFile, scanned: ScannedFile, sdt_section_only: bool = False
-) -> Iterator[RawNote]:
-    """Every stapsdt note of every SHT_NOTE section, in file order.
+# What the note walk yields, in file order: a stapsdt note, a note of owner
+# stapsdt with a type we do not know, or a warning about a note section.
+NoteItem = RawNote | OtherNote | str
 
-    Notes of owner ``stapsdt`` with another type go to ``scanned.other_notes``.
-    ``sdt_section_only`` reads only the sections named ``.note.stapsdt``, the
-    one sys/sdt.h writes: a tree walk then leaves the build ID, ABI tag and
-    property notes of thousands of files unread.
+
+def iter_raw_notes(elf: ElfFile, sdt_section_only: bool = False) -> Iterator[NoteItem]:
+    """Every stapsdt note of every SHT_NOTE section, in file order, with what is odd.
+
+    A note of owner ``stapsdt`` with another type is yielded as an
+    :class:`OtherNote` followed by the warning about it; a relocation that
+    could not be applied to an object file's notes is a warning (a str).
+    ``sdt_section_only`` reads only the sections named ``.note.stapsdt``,
+    the one sys/sdt.h writes: a tree walk then leaves the build ID, ABI tag
+    and property notes of thousands of files unread.
     """
     relocatable = elf.e_type == ElfType.REL
     for section in elf.note_sections():
@@ -114,15 +119,13 @@ def iter_raw_notes(
         data = None
         if relocatable:
             data, problems = relocated_section_data(elf, section)
-            scanned.warnings.extend(problems)
+            yield from problems
         for note in elf.notes(section, data):
             if note.name != STAPSDT_OWNER:
                 continue
             if note.type != NT_STAPSDT:
-                scanned.other_notes.append(
-                    OtherNote(section.name, note.type, len(note.desc), note.offset)
-                )
-                scanned.warnings.append(
+                yield OtherNote(section.name, note.type, len(note.desc), note.offset)
+                yield (
                     f"note of owner stapsdt with unknown type {note.type} "
                     f"at file offset {note.offset:#x}"
                 )
@@ -256,31 +259,26 @@ def _site_addresses(elf: ElfFile, builder: SiteBuilder, sdt_section_only: bool) 
     if sum(s.size for s in sections) > ADDRESS_PREPASS_LIMIT:
         return None
     try:
-        raws = iter_raw_notes(elf, ScannedFile(elf.path), sdt_section_only)
-        return [builder.address(raw.values) for raw in raws]
+        items = iter_raw_notes(elf, sdt_section_only)
+        return [builder.address(item.values) for item in items if isinstance(item, RawNote)]
     except MalformedFileError:
         return None
 
 
 def iter_sites(
     elf: ElfFile,
-    scanned: ScannedFile,
     debug_functions: Callable[[], FunctionIndex | None] | None = None,
     sdt_section_only: bool = False,
-) -> Iterator[Site]:
-    """The sites of ``elf`` one at a time, read while they are consumed.
+) -> Generator[Site, None, ReaderResult]:
+    """The stapsdt sites of ``elf`` one at a time, read while they are consumed;
+    then, as the generator's return value, the rest of what was found (a
+    :class:`ReaderResult` without the sites: its warnings, unknown notes,
+    function source, and the error).
 
-    The file's own fields of ``scanned`` (format, machine...) are set before
-    the first site; its error, warnings and function source once the last
-    has been taken.  A note that cannot be decoded ends the sites with
-    ``scanned.error`` set: one corrupt note should not hide the probes that
-    are fine.
+    A note that cannot be decoded ends the sites with the result's
+    ``error`` set: one corrupt note should not hide the probes that are fine.
     """
-    scanned.format = "elf"
-    scanned.machine = elf.machine
-    scanned.bits = elf.bits
-    scanned.endian = elf.endian
-    scanned.elf_type = elf.type_name
+    result = ReaderResult()
     # The site addresses are read (a second walk of the notes) only when the
     # first site asks for function names: most files of a tree have no site.
     builder = SiteBuilder(
@@ -288,33 +286,59 @@ def iter_sites(
     )
     count = 0
     try:
-        for raw in iter_raw_notes(elf, scanned, sdt_section_only):
-            yield builder.build(raw)
-            count += 1
+        for item in iter_raw_notes(elf, sdt_section_only):
+            if isinstance(item, RawNote):
+                yield builder.build(item)
+                count += 1
+            elif isinstance(item, OtherNote):
+                result.other_notes.append(item)
+            else:
+                result.warnings.append(item)
     except MalformedFileError as exc:
-        scanned.error = exc.reason
+        result.error = exc.reason
+    result.streamed = count
+    result.warnings += _file_warnings(elf, builder, count)
+    # Only sites need function names: a file without any must not pay for
+    # sorting its symbol table (most of the files of a tree walk).
+    if result.streamed and builder.functions is not None:
+        result.function_source = builder.functions.source
+    return result
+
+
+def _file_warnings(elf: ElfFile, builder: SiteBuilder, site_count: int) -> list[str]:
+    """What is odd about the file as a whole, said once after its sites."""
+    warnings = []
     if builder.missing_file_data:
-        scanned.warnings.append(
+        warnings.append(
             "some sites have no bytes in this file (a separate debug file?): "
             "their file offsets are those of the stripped binary, unknown here"
         )
-    if builder.relocatable and count:
-        scanned.warnings.append(
+    if builder.relocatable and site_count:
+        warnings.append(
             "relocatable object: addresses are unrelocated (section-relative), no file offsets"
         )
     if not elf.section_count and any(s.type == SegmentType.NOTE for s in elf.segments):
-        scanned.warnings.append("no section headers: stapsdt notes live in sections, none read")
-    # Only sites need function names: a file without any must not pay for
-    # sorting its symbol table (most of the files of a tree walk).
-    if count and builder.functions is not None:
-        scanned.function_source = builder.functions.source
+        warnings.append("no section headers: stapsdt notes live in sections, none read")
+    return warnings
+
+
+def drain(stream: Generator[Site, None, ReaderResult]) -> ReaderResult:
+    """A streaming reader's result with the sites it had still to yield kept in ``sites``."""
+    sites: list[Site] = []
+    keep = sites.append
+    while True:
+        try:
+            keep(next(stream))
+        except StopIteration as end:
+            result: ReaderResult = end.value
+            result.sites = sites
+            return result
 
 
 def scan_elf(
     elf: ElfFile,
-    scanned: ScannedFile,
     debug_functions: Callable[[], FunctionIndex | None] | None = None,
     sdt_section_only: bool = False,
-) -> None:
-    """Fill ``scanned`` with the sites of ``elf`` (see :func:`iter_sites`)."""
-    scanned.sites.extend(iter_sites(elf, scanned, debug_functions, sdt_section_only))
+) -> ReaderResult:
+    """Every stapsdt site of ``elf``, with the rest of what was found (see :func:`iter_sites`)."""
+    return drain(iter_sites(elf, debug_functions, sdt_section_only))

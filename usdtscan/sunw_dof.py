@@ -10,10 +10,12 @@ match too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from . import dof
 from .elf import PF_X, ElfFile, ElfType, Section
 from .errors import MalformedFileError
-from .model import ScannedFile, Site
+from .model import ReaderResult
 from .reloc import RELOCATION_SECTIONS, relocated_section_data
 from .symbols import FunctionIndex, function_index
 
@@ -35,87 +37,88 @@ def dof_sections(elf: ElfFile) -> list[Section]:
     return [s for s in elf.sections if s.type == SHT_SUNW_DOF and s.name == SECTION_NAME]
 
 
-def _sites(
-    elf: ElfFile, section: Section, functions: FunctionIndex | None, notes: list[str]
-) -> list[Site]:
-    """The sites of one DOF section; what could not be relocated goes to ``notes``."""
-    relocatable = elf.e_type == ElfType.REL
-    # dtrace -G leaves each probe record's dofpr_addr to the link editor: an
-    # absolute relocation against the probe's function, as for stapsdt notes.
-    # Without a relocation section for the DOF, the addresses stay unknown.
-    relocated = relocatable and any(
+def _relocated(elf: ElfFile, section: Section) -> bool:
+    """Whether an object file has relocations for its DOF section.
+
+    dtrace -G leaves each probe record's dofpr_addr to the link editor: an
+    absolute relocation against the probe's function, as for stapsdt notes.
+    Without a relocation section for the DOF, the addresses stay unknown.
+    """
+    return elf.e_type == ElfType.REL and any(
         r.type in RELOCATION_SECTIONS and r.info == section.index for r in elf.sections
     )
-    if relocated:
-        blob, problems = relocated_section_data(elf, section)
-        notes.extend(problems)
-    else:
-        blob = elf.section_data(section)
-    decoded = dof.decode(blob, elf.path, section.offset, None if relocatable else section.addr)
-    abi = _ABI.get(elf.machine, elf.machine)
-    mask = (1 << elf.bits) - 1
-    sites = []
-    for provider in decoded.providers:
-        for probe in provider.probes:
-            kinds = [(dof.KIND_PROBE, o) for o in probe.offsets]
-            kinds += [(dof.KIND_IS_ENABLED, o) for o in probe.enabled_offsets]
-            for kind, offset in kinds:
-                warnings: list[str] = []
-                address: int | None = None
-                file_offset: int | None = None
-                function: str | None = None
-                if relocatable:
-                    if relocated:  # section-relative, as readelf shows an object's
-                        address = (probe.addr + offset) & mask
-                    function = f"{probe.function}+{offset:#x}"
-                else:
-                    address = (probe.addr + offset) & mask
-                    segment = elf.load_segment_for(address)
-                    if segment is None or address - segment.vaddr >= segment.filesz:
-                        warnings.append(f"site {address:#x} has no bytes in this file")
-                    else:
-                        file_offset = address - segment.vaddr + segment.offset
-                        if not segment.flags & PF_X:
-                            warnings.append(f"site {address:#x} is outside an executable segment")
-                    found = None if functions is None else functions.lookup(address)
-                    if found is not None:
-                        function = f"{found[0]}+{found[1]:#x}"
-                        if found[0] != probe.function:
-                            warnings.append(
-                                f"DOF names function {probe.function}, the symbol table {found[0]}"
-                            )
-                sites.append(
-                    dof.make_site(
-                        provider,
-                        probe,
-                        kind=kind,
-                        stored=offset,
-                        address=address,
-                        traced_pc=address,
-                        file_offset=file_offset,
-                        function=function,
-                        section=section.name,
-                        arch=abi,
-                        record_file_offset=section.offset + probe.record_offset,
-                        warnings=tuple(warnings),
-                    )
-                )
-    return sites
 
 
-def scan_sunw_dof(elf: ElfFile, scanned: ScannedFile) -> None:
-    """Add the DOF sites of ``elf`` to ``scanned``; damage sets ``scanned.error``."""
+@dataclass(frozen=True, slots=True)
+class _ElfDof:
+    """One ``.SUNW_dof`` section as a :class:`~usdtscan.dof.DofContainer`: a site
+    is its record's relocated ``addr`` plus the unsigned offset; an object
+    file's sites are section-relative (when the DOF has relocations) and
+    named after the record's function."""
+
+    elf: ElfFile
+    dof_section: Section
+    functions: FunctionIndex | None
+    relocated: bool
+
+    @property
+    def section(self) -> str:
+        return self.dof_section.name
+
+    @property
+    def arch(self) -> str:
+        return _ABI.get(self.elf.machine, self.elf.machine)
+
+    @property
+    def blob_file_offset(self) -> int:
+        return self.dof_section.offset
+
+    def stored_offset(self, raw: int) -> int:
+        return raw
+
+    def place(self, probe: dof.DofProbe, enabled: bool, stored: int) -> dof.Placement:
+        elf = self.elf
+        address = (probe.addr + stored) & ((1 << elf.bits) - 1)
+        if elf.e_type == ElfType.REL:
+            # Section-relative, as readelf shows an object's; unknown unrelocated.
+            known = address if self.relocated else None
+            return dof.Placement(known, known, None, f"{probe.function}+{stored:#x}", [])
+        placed = dof.Placement(address, address, None, None, [])
+        segment = elf.load_segment_for(address)
+        if segment is None or address - segment.vaddr >= segment.filesz:
+            placed.warnings.append(f"site {address:#x} has no bytes in this file")
+        else:
+            placed.file_offset = address - segment.vaddr + segment.offset
+            if not segment.flags & PF_X:
+                placed.warnings.append(f"site {address:#x} is outside an executable segment")
+        placed.function = dof.function_at(self.functions, address, probe, placed.warnings)
+        return placed
+
+
+def scan_sunw_dof(elf: ElfFile) -> ReaderResult:
+    """The DOF sites of ``elf``'s ``.SUNW_dof`` sections; damage is the result's ``error``."""
+    result = ReaderResult()
     try:
         sections = dof_sections(elf)
         if not sections:
-            return
-        functions = None if elf.e_type == ElfType.REL else function_index(elf)
+            return result
+        relocatable = elf.e_type == ElfType.REL
+        functions = None if relocatable else function_index(elf)
         for section in sections:
-            scanned.sites.extend(_sites(elf, section, functions, scanned.warnings))
-        if elf.e_type == ElfType.REL:
-            scanned.warnings.append(
+            relocated = _relocated(elf, section)
+            if relocated:
+                blob, problems = relocated_section_data(elf, section)
+                result.warnings += problems
+            else:
+                blob = elf.section_data(section)
+            address = None if relocatable else section.addr
+            decoded = dof.decode(blob, elf.path, section.offset, address)
+            container = _ElfDof(elf, section, functions, relocated)
+            result.sites.extend(dof.build_sites(decoded, container))
+        if relocatable:
+            result.warnings.append(
                 "relocatable object: DOF addresses are section-relative, no file offsets"
             )
     except MalformedFileError as exc:
-        if scanned.error is None:
-            scanned.error = exc.reason
+        result.error = exc.reason
+    return result
