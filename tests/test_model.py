@@ -11,6 +11,7 @@ import usdtscan
 from usdtscan.args.decode import Flag, decode_argument
 from usdtscan.model import (
     BaseAdjustment,
+    FileFormat,
     Site,
     SiteKind,
     StapsdtInfo,
@@ -34,7 +35,7 @@ def _sunw_dof_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", [SiteKind, BaseAdjustment, Flag])
+@pytest.mark.parametrize("kind", [SiteKind, BaseAdjustment, FileFormat, Flag])
 def test_every_member_prints_and_encodes_as_its_value(kind: type[StrEnum]) -> None:
     """The JSON, the table and --json-schema's enums were written when these were
     plain strings: str(), f-strings, json and hashing must all still see the string."""
@@ -46,7 +47,9 @@ def test_every_member_prints_and_encodes_as_its_value(kind: type[StrEnum]) -> No
 
 
 def test_stapsdt_sites_carry_the_note_and_no_dof() -> None:
-    sites = usdtscan.scan(SAMPLE).sites
+    scanned = usdtscan.scan(SAMPLE)
+    assert scanned.format is FileFormat.ELF
+    sites = scanned.sites
     assert len(sites) > 3
     for site in sites:
         assert site.kind is SiteKind.STAPSDT and site.dof is None

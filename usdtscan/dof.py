@@ -536,19 +536,22 @@ class Placement:
 class DofContainer(Protocol):
     """What differs between the containers of one DOF section: how a probe
     record's stored offset becomes an address, a file offset and a function.
-    Everything else about a DOF site is the record's (:func:`build_sites`)."""
+    Everything else about a DOF site is the record's (:func:`build_sites`).
+
+    ``section`` names the DOF section (Mach-O: ``segment,section``),
+    ``arch`` the calling convention of the argument locations, and
+    ``blob_file_offset`` is where the blob starts in the file (a record's
+    file offset is it plus the record's ``record_offset``).
+    """
 
     @property
-    def section(self) -> str:
-        """The DOF section's name (Mach-O: ``segment,section``)."""
+    def section(self) -> str: ...
 
     @property
-    def arch(self) -> str:
-        """The calling convention's name, for the argument locations."""
+    def arch(self) -> str: ...
 
     @property
-    def blob_file_offset(self) -> int:
-        """The blob's file offset: a record's file offset is it plus ``record_offset``."""
+    def blob_file_offset(self) -> int: ...
 
     def stored_offset(self, raw: int) -> int:
         """The stored 32-bit offset as the kernel reads it (signed on Mach-O)."""

@@ -34,7 +34,7 @@ from .magic import (
     MH_MAGIC_64,
     THIN_MAGICS,
 )
-from .model import ReaderResult, Site, Slice
+from .model import FileFormat, ReaderResult, Site, Slice
 from .symbols import FunctionIndex
 
 LC_SEGMENT, LC_SYMTAB, LC_SEGMENT_64 = 0x1, 0x2, 0x19
@@ -292,37 +292,30 @@ def _disassemble(cputype: int, code: bytes, address: int) -> str | None:
 
 def _slice_sites(piece: MachSlice, section: MachSection) -> Iterator[Site]:
     blob = piece.read(section.offset, section.size, f"DOF section {section.label}")
-    decoded = dof.decode(blob, piece.path, piece.offset + section.offset, section.addr)
-    return dof.build_sites(decoded, _MachDof(piece, section))
+    where = piece.offset + section.offset
+    decoded = dof.decode(blob, piece.path, where, section.addr)
+    container = _MachDof(section.label, _abi(piece.cputype), where, piece, section.addr)
+    return dof.build_sites(decoded, container)
 
 
 @dataclass(frozen=True, slots=True)
 class _MachDof:
     """One Mach-O DOF section as a :class:`~usdtscan.dof.DofContainer`: offsets
-    are signed and relative to the section, the bytes are checked against
-    the linker's patch, names lose their leading ``_``."""
+    are signed and relative to the section's address, the bytes are checked
+    against the linker's patch, names lose their leading ``_``."""
 
+    section: str
+    arch: str
+    blob_file_offset: int
     piece: MachSlice
-    dof_section: MachSection
-
-    @property
-    def section(self) -> str:
-        return self.dof_section.label
-
-    @property
-    def arch(self) -> str:
-        return _abi(self.piece.cputype)
-
-    @property
-    def blob_file_offset(self) -> int:
-        return self.piece.offset + self.dof_section.offset
+    dof_address: int
 
     def stored_offset(self, raw: int) -> int:
         return _signed32(raw)
 
     def place(self, probe: dof.DofProbe, enabled: bool, stored: int) -> dof.Placement:
         piece = self.piece
-        address, traced = site_addresses(piece.cputype, self.dof_section.addr, stored, enabled)
+        address, traced = site_addresses(piece.cputype, self.dof_address, stored, enabled)
         placed = dof.Placement(address, traced, piece.file_offset(address), None, [])
         expected = _expected(piece.cputype, enabled)
         if placed.file_offset is None:
@@ -377,7 +370,7 @@ def scan_macho(
         pieces = [p for p in pieces if p.arch == arch]
         if not pieces:
             raise NotObjectFileError(path, f"no {arch} slice (has {', '.join(names)})")
-    result = ReaderResult(format="macho")
+    result = ReaderResult(format=FileFormat.MACHO)
     if len(pieces) == 1 or arch is not None:
         first = pieces[0]
         result.machine, result.bits, result.endian = first.arch, first.bits, first.endian

@@ -32,6 +32,13 @@ else:
             return str.__str__(self)
 
 
+class FileFormat(StrEnum):
+    """The container format of a scanned file (``ScannedFile.format``)."""
+
+    ELF = "elf"
+    MACHO = "macho"
+
+
 class SiteKind(StrEnum):
     """Which record describes a site: a stapsdt note, or a DOF probe or is-enabled offset."""
 
@@ -313,7 +320,7 @@ class ScannedFile:
     """
 
     path: str
-    format: str | None = None
+    format: FileFormat | None = None
     machine: str | None = None
     bits: int | None = None
     endian: str | None = None
@@ -364,7 +371,7 @@ class ReaderResult:
     error: str | None = None
     function_source: str | None = None
     slices: list[Slice] = field(default_factory=list)
-    format: str | None = None
+    format: FileFormat | None = None
     machine: str | None = None
     bits: int | None = None
     endian: str | None = None

@@ -26,7 +26,7 @@ from .fileio import (
     opened,
 )
 from .magic import ELF_MAGIC, is_archive, is_macho
-from .model import ReaderResult, ScannedFile, Site
+from .model import FileFormat, ReaderResult, ScannedFile, Site
 from .stapsdt import iter_sites, scan_elf
 from .symbols import FunctionIndex, SymbolIndex, function_index, symbol_index
 
@@ -190,7 +190,7 @@ def scan_data(
 def set_elf_header(scanned: ScannedFile, elf: ElfFile) -> None:
     """What the ELF header says of the file: set before the first site is read,
     so that a streamed listing can write the file's header first."""
-    scanned.format = "elf"
+    scanned.format = FileFormat.ELF
     scanned.machine = elf.machine
     scanned.bits = elf.bits
     scanned.endian = elf.endian

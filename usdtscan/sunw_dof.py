@@ -56,22 +56,12 @@ class _ElfDof:
     file's sites are section-relative (when the DOF has relocations) and
     named after the record's function."""
 
+    section: str
+    arch: str
+    blob_file_offset: int
     elf: ElfFile
-    dof_section: Section
     functions: FunctionIndex | None
     relocated: bool
-
-    @property
-    def section(self) -> str:
-        return self.dof_section.name
-
-    @property
-    def arch(self) -> str:
-        return _ABI.get(self.elf.machine, self.elf.machine)
-
-    @property
-    def blob_file_offset(self) -> int:
-        return self.dof_section.offset
 
     def stored_offset(self, raw: int) -> int:
         return raw
@@ -113,7 +103,8 @@ def scan_sunw_dof(elf: ElfFile) -> ReaderResult:
                 blob = elf.section_data(section)
             address = None if relocatable else section.addr
             decoded = dof.decode(blob, elf.path, section.offset, address)
-            container = _ElfDof(elf, section, functions, relocated)
+            arch = _ABI.get(elf.machine, elf.machine)
+            container = _ElfDof(section.name, arch, section.offset, elf, functions, relocated)
             result.sites.extend(dof.build_sites(decoded, container))
         if relocatable:
             result.warnings.append(
