@@ -129,6 +129,8 @@ class _FileAnalyzer:
     __slots__ = (
         "_attach_target",
         "_cache",
+        "_last",
+        "_last_site",
         "_scanned",
         "attach_facts",
         "bits",
@@ -141,7 +143,7 @@ class _FileAnalyzer:
     )
 
     # A bound on the cache: a file of 400,000 distinct spellings must not keep them all.
-    LIMIT = 2048
+    LIMIT = 1024
 
     def __init__(self, scanned: ScannedFile, demangle: bool = True) -> None:
         self.demangle = demangle
@@ -152,10 +154,13 @@ class _FileAnalyzer:
         self.path = os.path.abspath(scanned.path)
         self._scanned = scanned
         self._cache: dict[tuple[str, int | None, int | None], _Analyzed] = {}
+        self._last_site: Site | None = None
+        self._last: tuple[_Analyzed, ...] = ()
         self.shared_names: frozenset[str] = frozenset()
         self._attach_target: AttachTarget | None = None
-        # Per probe ("provider\0name"), what its attach specs need, for a streamed
-        # file (whose probes keep no sites); None for a whole FileReport.
+        # For a streamed file (whose probes keep no sites), what the attach specs
+        # need of each probe ("provider\0name") that is not ProbeFacts.is_plain;
+        # None for a whole FileReport.
         self.attach_facts: dict[str, ProbeFacts] | None = None
 
     @property
@@ -173,11 +178,12 @@ class _FileAnalyzer:
     def probe_facts(self, probe: ProbeReport) -> ProbeFacts:
         from .attach import ProbeFacts
 
-        if self.attach_facts is not None:
-            found = self.attach_facts.get(f"{probe.provider}\0{probe.name}")
-            if found is not None:
-                return found
-        return ProbeFacts.of(probe, self.machine)
+        if self.attach_facts is None:
+            return ProbeFacts.of(probe, self.machine)
+        found = self.attach_facts.get(f"{probe.provider}\0{probe.name}")
+        if found is not None:
+            return found
+        return ProbeFacts.plain(probe.provider, probe.name, len(probe.indices))
 
     @property
     def symbols(self) -> SymbolLookup | None:
@@ -231,10 +237,18 @@ class _FileAnalyzer:
         self._cache[key] = found = (report, fetch, why)
         return found
 
+    def _site_analyzed(self, site: Site) -> tuple[_Analyzed, ...]:
+        # The JSON, the uprobe line and the attach facts each ask for the same
+        # site in turn: the last site's answer is kept.
+        if site is not self._last_site:
+            self._last = tuple([self._analyzed(a, site) for a in site.args])
+            self._last_site = site
+        return self._last
+
     def arguments(self, site: Site) -> tuple[ArgumentReport, ...] | None:
         if not self.analyzable(site):
             return None
-        return tuple(self._analyzed(a, site)[0] for a in site.args)
+        return tuple([analyzed[0] for analyzed in self._site_analyzed(site)])
 
     def demangled(self, symbol: str | None) -> str | None:
         # The prefix test keeps the demangler unimported for C programs.
@@ -259,7 +273,7 @@ class _FileAnalyzer:
         head = uprobe.event_head(site, self.machine or "", self.path, event)
         if isinstance(head, UprobeEvent):
             return head
-        return uprobe.assemble(head, [self._analyzed(a, site)[1:] for a in site.args])
+        return uprobe.assemble(head, [analyzed[1:] for analyzed in self._site_analyzed(site)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +470,7 @@ class StreamedReport:
     does not grow with the sites.
     """
 
-    __slots__ = ("_analyzer", "_first", "_groups", "_sites", "scanned")
+    __slots__ = ("_analyzer", "_first", "_groups", "_providers", "_sites", "scanned")
 
     slices: tuple[SliceReport, ...] = ()
 
@@ -471,6 +485,7 @@ class StreamedReport:
         # "provider\0name" -> the index of its one site, or the list of its sites'
         # indices: the one thing kept per probe, as small as it can be.
         self._groups: dict[str, int | list[int]] = {}
+        self._providers: set[str] = set()  # a name can be shared only between two
 
     @property
     def path(self) -> str:
@@ -478,9 +493,12 @@ class StreamedReport:
 
     @property
     def sites(self) -> Iterator[SiteReport]:
+        from .attach import ProbeFacts
         from .uprobe import site_event_name
 
-        analyzer, groups = self._analyzer, self._groups
+        analyzer, groups, providers = self._analyzer, self._groups, self._providers
+        facts = analyzer.attach_facts
+        assert facts is not None
         first, self._first = self._first, None
         ahead = () if first is None else (first,)
         for index, site in enumerate(itertools.chain(ahead, self._sites)):
@@ -488,6 +506,7 @@ class StreamedReport:
             analyzer.machine, analyzer.bits = self.scanned.machine, self.scanned.bits
             analyzer.endian = self.scanned.endian or "little"
             analyzer.elf_type = self.scanned.elf_type
+            providers.add(site.provider)
             key = f"{site.provider}\0{site.name}"
             found = groups.get(key)
             if found is None:
@@ -502,20 +521,18 @@ class StreamedReport:
             report = SiteReport(site, site_event_name(site.name, number), analyzer)
             yield report
             # After the writer has read the site (its arguments are cached by then):
-            # what the probe's attach specs need, as small as the groups.
-            facts = analyzer.attach_facts
-            assert facts is not None
-            if key not in facts:
-                from .attach import ProbeFacts
-
-                facts[key] = ProbeFacts(site.provider, site.name)
-            facts[key].add(report, analyzer.machine)
+            # what the probe's attach specs need, kept only where it is not plain.
+            probe = facts.get(key) or ProbeFacts.plain(site.provider, site.name, number)
+            probe.add(report, analyzer.machine)
+            if not probe.is_plain:
+                facts[key] = probe
 
     @property
     def probes(self) -> Iterator[ProbeReport]:
         """Each probe's site indices, in order (its ``sites`` are not kept: empty)."""
         analyzer = self._analyzer
-        analyzer.shared_names = _shared_names(key.partition("\0")[2] for key in self._groups)
+        if len(self._providers) > 1:
+            analyzer.shared_names = _shared_names(key.partition("\0")[2] for key in self._groups)
         for key, indices in self._groups.items():
             provider, _, name = key.partition("\0")
             numbers = (indices,) if isinstance(indices, int) else tuple(indices)

@@ -78,6 +78,8 @@ def stap_string(text: str) -> str:
 
 def c_string(text: str) -> str:
     """A C string literal: backslash, quote and every non-printable byte escaped."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the common case, without the walk over every byte
     out = []
     for byte in text.encode("utf-8", "surrogateescape"):
         char = chr(byte)
@@ -222,9 +224,29 @@ class ProbeFacts:
             facts.add(site, machine)
         return facts
 
-    def add(self, report: SiteReport, machine: str | None) -> None:
-        from .args.consumers import BCC_SYMBOL_FAILS
+    @classmethod
+    def plain(cls, provider: str, name: str, sites: int) -> ProbeFacts:
+        """The facts of ``sites`` stapsdt sites that are all :attr:`is_plain`: what a
+        streamed file, which keeps facts only for the other probes, assumes."""
+        facts = cls(provider, name)
+        if sites:
+            facts.kinds.add("stapsdt")
+            facts.has_offset = True
+        facts.sites = sites
+        return facts
 
+    @property
+    def is_plain(self) -> bool:
+        """Stapsdt sites with a file offset and no semaphore, every argument readable
+        by libbpf and bcc: the facts of nearly every probe, known from its site count."""
+        return (
+            self.kinds == {"stapsdt"}
+            and self.has_offset
+            and not self.semaphore
+            and not self.refusals
+        )
+
+    def add(self, report: SiteReport, machine: str | None) -> None:
         site = report.site
         self.sites += 1
         self.kinds.add(site.kind)
@@ -247,6 +269,8 @@ class ProbeFacts:
             )
             x86 = machine in ("x86_64", "i386")
             if x86 and symbolic and not argument.is_float and "bcc" not in self.refusals:
+                from .args.consumers import BCC_SYMBOL_FAILS
+
                 self.refusals["bcc"] = f"{where}arg{number} ({argument.raw}): {BCC_SYMBOL_FAILS}"
 
     def reasons(self) -> dict[str, str]:

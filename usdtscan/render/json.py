@@ -12,8 +12,9 @@ as JSON objects at once.
 from __future__ import annotations
 
 import json
+import json.encoder
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .. import __version__
@@ -48,6 +49,14 @@ def argument_to_json(argument: Argument) -> dict[str, Any]:
 def site_to_json(site: Site, function_demangled: str | None = None) -> dict[str, Any]:
     """``function`` is the symbol as stored; ``function_demangled`` (from the
     analysis: :attr:`SiteReport.function_demangled`) its C++/Rust reading."""
+    return {
+        **_site_before_args(site, function_demangled),
+        "args": [argument_to_json(a) for a in site.args],
+        **_site_after_args(site),
+    }
+
+
+def _site_before_args(site: Site, function_demangled: str | None) -> dict[str, Any]:
     info = site.stapsdt
     note = None if info is None else info.note
     return {
@@ -64,7 +73,12 @@ def site_to_json(site: Site, function_demangled: str | None = None) -> dict[str,
         "function": site.function,
         "function_demangled": function_demangled,
         "args_raw": site.args_raw,
-        "args": [argument_to_json(a) for a in site.args],
+    }
+
+
+def _site_after_args(site: Site) -> dict[str, Any]:
+    info = site.stapsdt
+    return {
         "base_adjustment": None if info is None else info.base_adjustment,
         "section": site.section,
         "note_offset": site.note_offset,
@@ -195,19 +209,57 @@ def site_report_to_json(report: SiteReport) -> dict[str, Any]:
         return entry
     for argument, decoded in zip(entry["args"], arguments, strict=False):
         argument.update(argument_report_to_json(decoded))
-    check = report.check
-    assert check is not None
-    entry["site_check"] = {
-        "instruction": check.instruction,
-        "ok": check.ok,
-        "reason": check.reason,
-        "nop_encoding": check.encoding,
+    return {**entry, **_analysis_after_args(report)}
+
+
+def _analysis_after_args(report: SiteReport) -> dict[str, Any]:
+    """``site_check``, ``uprobe`` and ``uprobe_unsupported`` of an analyzed site."""
+    check, event = report.check, report.uprobe
+    assert check is not None and event is not None
+    return {
+        "site_check": {
+            "instruction": check.instruction,
+            "ok": check.ok,
+            "reason": check.reason,
+            "nop_encoding": check.encoding,
+        },
+        "uprobe": event.line,
+        "uprobe_unsupported": list(event.unsupported),
     }
-    event = report.uprobe
-    assert event is not None
-    entry["uprobe"] = event.line
-    entry["uprobe_unsupported"] = list(event.unsupported)
-    return entry
+
+
+def site_report_text(report: SiteReport) -> str:
+    """``site_report_to_json(report)`` encoded, byte for byte, the way a large file
+    can afford: each argument's text is encoded once per distinct
+    :class:`ArgumentReport` (the analysis shares one among all the sites that
+    spell the argument alike) and spliced in."""
+    arguments = report.arguments
+    if arguments is None:
+        return _encode(site_report_to_json(report))
+    site = report.site
+    return (
+        _encode(_site_before_args(site, report.function_demangled))[:-1]
+        + ', "args": ['
+        + ", ".join([_argument_text(argument) for argument in arguments])
+        + "], "
+        + _encode({**_site_after_args(site), **_analysis_after_args(report)})[1:]
+    )
+
+
+# id(report) -> (report, its text): holding the report keeps its id from being reused.
+_ARGUMENT_TEXTS: dict[int, tuple[ArgumentReport, str]] = {}
+_ARGUMENT_TEXTS_LIMIT = 1024
+
+
+def _argument_text(argument: ArgumentReport) -> str:
+    found = _ARGUMENT_TEXTS.get(id(argument))
+    if found is not None:
+        return found[1]
+    text = _encode({**argument_to_json(argument.note), **argument_report_to_json(argument)})
+    if len(_ARGUMENT_TEXTS) >= _ARGUMENT_TEXTS_LIMIT:
+        _ARGUMENT_TEXTS.clear()
+    _ARGUMENT_TEXTS[id(argument)] = (argument, text)
+    return text
 
 
 def _file_head(report: FileReport | StreamedReport) -> dict[str, Any]:
@@ -284,7 +336,20 @@ def file_to_json(report: FileReport, attach_target: AttachTarget | None = None) 
     }
 
 
-_encode = json.JSONEncoder().encode  # the C encoder: no indent, default separators
+def _c_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its defaults, by json's C encoder made once:
+    ``JSONEncoder.encode`` makes one per call, which costs more than encoding
+    a site.  (``c_make_encoder`` is None only where CPython lacks ``_json``.)"""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover
+        return json.JSONEncoder().encode
+    chunks = make(
+        None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return lambda obj: "".join(chunks(obj, 0))
+
+
+_encode = _c_encoder()
 
 
 def _inner(obj: dict[str, Any]) -> str:
@@ -297,7 +362,7 @@ def iter_file(report: FileReport | StreamedReport) -> Iterator[str]:
     sites and groups are written one at a time."""
     yield "{" + _inner(_file_head(report)) + ', "probes": ['
     for number, site in enumerate(report.sites):
-        yield (", " if number else "") + _encode(site_report_to_json(site))
+        yield (", " if number else "") + site_report_text(site)
     error, rest = _inner(_file_tail(report)).split(', "groups": null', 1)
     yield "], " + error + ', "groups": ['
     for number, probe in enumerate(report.probes):
