@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .model import Argument, ScannedFile, Site, SiteKind, Slice, SymbolLookup
-from .sitecheck import InstructionCheck
+from .sitecheck import InstructionCheck, check_window
 
 if TYPE_CHECKING:
     from .attach import AttachSpec, AttachTarget, ProbeFacts
@@ -108,14 +108,23 @@ class ArgumentReport:
 
 @functools.cache
 def _decoders() -> tuple[Any, ...]:
-    """The operand grammars and their judges, loaded on the first argument analyzed
-    (the table never needs them) and looked up once, not once per argument."""
+    """The operand grammars, their judges and the uprobe builder, loaded on the first
+    argument analyzed (the table never needs them) and looked up once, not once per
+    argument: an import statement run per site costs a microsecond."""
     from .args.analysis import next_pc
     from .args.consumers import verdicts, versioned_verdicts
     from .args.decode import decode_argument
-    from .uprobe import fetch_or_reason
+    from .uprobe import assemble, event_head, fetch_or_reason
 
-    return next_pc, decode_argument, verdicts, versioned_verdicts, fetch_or_reason
+    return (
+        next_pc,
+        decode_argument,
+        verdicts,
+        versioned_verdicts,
+        fetch_or_reason,
+        event_head,
+        assemble,
+    )
 
 
 # One argument's analysis: its report, and its uprobe fetch-arg or why there is none.
@@ -207,7 +216,7 @@ class _FileAnalyzer:
         found = self._cache.get(key)
         if found is not None:
             return found
-        next_pc, decode_argument, verdicts, versioned_verdicts, fetch_or_reason = _decoders()
+        next_pc, decode_argument, verdicts, versioned_verdicts, fetch_or_reason, *_ = _decoders()
         machine, bits = self.machine or "", self.bits or 64
         d = decode_argument(
             argument,
@@ -261,19 +270,17 @@ class _FileAnalyzer:
     def check(self, site: Site) -> InstructionCheck | None:
         if not self.analyzable(site):
             return None
-        from .sitecheck import check_window
-
         return check_window(site.code, self.machine or "", self.endian)
 
     def uprobe(self, site: Site, event: str) -> UprobeEvent | None:
         if not self.analyzable(site):
             return None
-        from . import uprobe
-
-        head = uprobe.event_head(site, self.machine or "", self.path, event)
+        *_, event_head, assemble = _decoders()
+        head = event_head(site, self.machine or "", self.path, event)
         if isinstance(head, UprobeEvent):
             return head
-        return uprobe.assemble(head, [analyzed[1:] for analyzed in self._site_analyzed(site)])
+        event_line: UprobeEvent = assemble(head, [a[1:] for a in self._site_analyzed(site)])
+        return event_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,8 +498,30 @@ class StreamedReport:
     def path(self) -> str:
         return self.scanned.path
 
+    def whole(self, limit: int | None = None) -> FileReport | None:
+        """The file as a :class:`FileReport`, when it has at most ``limit`` sites
+        (None: any number): they are read now, and ``sites`` must not be taken.
+        Else None, and ``sites`` still yields every site, the ones read first.
+        A view that needs a file's every site before its first line (the table's
+        column widths) keeps a small file whole this way and streams a large one."""
+        ahead = () if self._first is None else (self._first,)
+        wanted = None if limit is None else limit + 1
+        taken = list(itertools.islice(itertools.chain(ahead, self._sites), wanted))
+        if limit is None or len(taken) <= limit:
+            from dataclasses import replace
+
+            return analyze_scanned(replace(self.scanned, sites=taken), self._analyzer.demangle)
+        self._sites = itertools.chain(taken[1:], self._sites)
+        self._first = taken[0]
+        return None
+
     @property
     def sites(self) -> Iterator[SiteReport]:
+        return self.iter_sites()
+
+    def iter_sites(self, attach: bool = True) -> Iterator[SiteReport]:
+        """``sites``; with ``attach`` false, without gathering what the probes' attach
+        specs need (the table shows none, and must not decode the arguments)."""
         from .attach import ProbeFacts
         from .uprobe import site_event_name
 
@@ -520,12 +549,19 @@ class StreamedReport:
                 number = len(found) - 1
             report = SiteReport(site, site_event_name(site.name, number), analyzer)
             yield report
+            if not attach:
+                continue
             # After the writer has read the site (its arguments are cached by then):
             # what the probe's attach specs need, kept only where it is not plain.
             probe = facts.get(key) or ProbeFacts.plain(site.provider, site.name, number)
             probe.add(report, analyzer.machine)
             if not probe.is_plain:
                 facts[key] = probe
+
+    @property
+    def probe_count(self) -> int:
+        """How many distinct probes the sites taken so far have."""
+        return len(self._groups)
 
     @property
     def probes(self) -> Iterator[ProbeReport]:

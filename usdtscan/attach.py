@@ -26,6 +26,7 @@ process in another mount namespace (a container) is reached through
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -71,6 +72,9 @@ class AttachTarget:
     has_build_id: bool | None = None
 
 
+# The file's path is quoted again for every probe of the file: the quoting of
+# each field is cached (a few hundred, so names that come once cost little).
+@functools.lru_cache(maxsize=256)
 def stap_string(text: str) -> str:
     """A SystemTap string literal."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -96,6 +100,7 @@ _BPFTRACE_PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
 _BPFTRACE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
+@functools.lru_cache(maxsize=256)
 def _bpftrace_part(text: str) -> str | None:
     """One field of a bpftrace attach point, quoted when the lexer needs it; None if impossible."""
     if _BPFTRACE_PLAIN.fullmatch(text):

@@ -26,9 +26,15 @@ if TYPE_CHECKING:
     from .args.decode import DecodedArgument
 
 
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def event_name(text: str) -> str:
     """A kernel event or group name: letters, digits and ``_``, not starting with a digit."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", text) or "_"
+    if _NAME.fullmatch(text):
+        return text  # most names already are one
+    name = _NOT_IN_NAME.sub("_", text) or "_"
     return f"_{name}" if name[0].isdigit() else name
 
 

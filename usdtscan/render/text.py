@@ -8,7 +8,7 @@ grammars; ``-v`` reads the decoded arguments and ``-d`` the disassembly.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..analysis import (
@@ -19,6 +19,7 @@ from ..analysis import (
     Memory,
     Register,
     SiteReport,
+    StreamedReport,
     Symbol,
 )
 from ..model import Argument, ScannedFile, Site, SiteKind
@@ -41,8 +42,8 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def describe_file(scanned: ScannedFile) -> str:
-    """One line saying what the file is and how many probes it has."""
+def describe_file(scanned: ScannedFile, counts: bool = True) -> str:
+    """One line saying what the file is and (with ``counts``) how many probes it has."""
     parts = [scanned.machine or "?"]
     if scanned.format == "elf":
         parts.append(f"ELF{scanned.bits} {scanned.endian}-endian {scanned.elf_type}")
@@ -51,13 +52,15 @@ def describe_file(scanned: ScannedFile) -> str:
             parts.append(f"Mach-O fat, {plural(len(scanned.slices), 'slice')}")
         else:
             parts.append(f"Mach-O {scanned.bits}-bit {scanned.endian}-endian")
-    probes = len({(site.provider, site.name) for site in scanned.sites})
-    parts.append(f"{plural(probes, 'probe')}, {plural(len(scanned.sites), 'site')}")
+    if counts:
+        probes = len({(site.provider, site.name) for site in scanned.sites})
+        parts.append(f"{plural(probes, 'probe')}, {plural(len(scanned.sites), 'site')}")
     return f"{scanned.path}: " + ", ".join(parts)
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+def _table(rows: Sequence[Sequence[str]], widths: Sequence[int] | None = None) -> list[str]:
+    if widths is None:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -155,9 +158,9 @@ def _dof_detail(site: Site) -> list[str]:
     return lines
 
 
-def render_file(report: FileReport, verbose: bool = False, disassemble: bool = False) -> str:
-    scanned = report.scanned
-    lines = [describe_file(scanned)]
+def _file_notes(scanned: ScannedFile) -> list[str]:
+    """The lines under a file's first: its error, warnings, how it was found, notes."""
+    lines = []
     if scanned.error is not None:
         lines.append(f"  error: {scanned.error}")
     lines.extend(f"  warning: {w}" for w in scanned.warnings)
@@ -168,6 +171,12 @@ def render_file(report: FileReport, verbose: bool = False, disassemble: bool = F
             f" found by {loaded.found_by}"
         )
     lines.extend(f"  note: {note}" for note in scanned.notes)
+    return lines
+
+
+def render_file(report: FileReport, verbose: bool = False, disassemble: bool = False) -> str:
+    scanned = report.scanned
+    lines = [describe_file(scanned), *_file_notes(scanned)]
     module = os.path.basename(scanned.path)
     arch_of: dict[int, str] = {}
     if len(report.slices) > 1:
@@ -311,25 +320,93 @@ def _ar_archive(scanned: ScannedFile) -> str | None:
 def render(files: Iterable[FileReport], verbose: bool = False, disassemble: bool = False) -> str:
     """Every file; the members of an ``ar`` archive under one line for the archive,
     those without probes (most of a libpython3.X.a) only counted there."""
-    blocks: list[str] = []
+    return "".join(iter_render(files, verbose, disassemble))
+
+
+def iter_render(
+    files: Iterable[FileReport | StreamedReport], verbose: bool = False, disassemble: bool = False
+) -> Iterator[str]:
+    """:func:`render` in pieces, written as the files arrive: a file of at most
+    :data:`STREAM_CHUNK` sites as one block, a larger one streamed
+    (:func:`iter_streamed_file`).  A file whose format is unknown shows nothing."""
     members: list[FileReport] = []
+    first = True
 
-    def flush() -> None:
+    def blocks() -> Iterator[Iterator[str]]:
+        for item in files:
+            report = _whole(item, verbose or disassemble)
+            if report is None:
+                assert isinstance(item, StreamedReport)
+                yield iter_streamed_file(item)
+                continue
+            if report.scanned.format is None:
+                continue
+            archive = _ar_archive(report.scanned)
+            if archive is not None:
+                if members and _ar_archive(members[0].scanned) != archive:
+                    yield iter((_archive_block(members, verbose or disassemble, disassemble),))
+                    members.clear()
+                members.append(report)
+                continue
+            if members:
+                yield iter((_archive_block(members, verbose or disassemble, disassemble),))
+                members.clear()
+            yield iter((render_file(report, verbose or disassemble, disassemble),))
         if members:
-            blocks.append(_archive_block(members, verbose or disassemble, disassemble))
-            members.clear()
+            yield iter((_archive_block(members, verbose or disassemble, disassemble),))
 
-    for report in files:
-        archive = _ar_archive(report.scanned)
-        if archive is not None:
-            if members and _ar_archive(members[0].scanned) != archive:
-                flush()
-            members.append(report)
-            continue
-        flush()
-        blocks.append(render_file(report, verbose or disassemble, disassemble))
-    flush()
-    return "\n".join(blocks)
+    for pieces in blocks():
+        if not first:
+            yield "\n"
+        first = False
+        yield from pieces
+
+
+#: A streamed file of up to this many sites is listed whole, as :func:`render`
+#: lists it (grouped by probe, columns as wide as the widest cell); a larger one
+#: row by row in note order, its columns sized per this many rows.
+STREAM_CHUNK = 1000
+
+
+def _whole(report: FileReport | StreamedReport, verbose: bool) -> FileReport | None:
+    """The file whole, or None for a streamed file too large to hold (``-v`` and
+    ``-d`` group every site by probe, so they always hold the file)."""
+    if isinstance(report, FileReport):
+        return report
+    return report.whole(None if verbose else STREAM_CHUNK)
+
+
+def iter_streamed_file(report: StreamedReport) -> Iterator[str]:
+    """A file of more than :data:`STREAM_CHUNK` sites, in constant memory: the
+    first line without the counts, then the rows in note order, the columns
+    sized per chunk and never narrower than before, then the counts and what
+    the scan says of the file (its error and warnings are known only at the end)."""
+    scanned = report.scanned
+    yield describe_file(scanned, counts=False) + ", sites in note order\n"
+    module = os.path.basename(scanned.path)
+    widths = [len(name) for name in _COLUMNS[:-1]]
+    header: list[str] | None = list(_COLUMNS)
+    sites = 0
+    chunk: list[list[str]] = []
+    for site in report.iter_sites(attach=False):
+        sites += 1
+        chunk.append(_site_row(site, module))
+        if len(chunk) == STREAM_CHUNK:
+            yield _chunk_lines(header, chunk, widths)
+            header, chunk = None, []
+    if chunk:
+        yield _chunk_lines(header, chunk, widths)
+    counts = f"{plural(report.probe_count, 'probe')}, {plural(sites, 'site')}"
+    yield "\n".join(["  " + counts, *_file_notes(scanned)]) + "\n"
+
+
+def _chunk_lines(header: list[str] | None, rows: list[list[str]], widths: list[int]) -> str:
+    """The rows (after the header, for the first chunk), with ``widths`` widened to fit."""
+    shown = rows if header is None else [header, *rows]
+    for row in shown:
+        for i, width in enumerate(widths):
+            widths[i] = max(width, len(row[i]))
+    return "".join(f"  {line}\n" for line in _table(shown, widths))
 
 
 def _archive_block(members: Sequence[FileReport], verbose: bool, disassemble: bool) -> str:
