@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -316,15 +316,21 @@ def _stream_json(
     arch: str | None,
     demangle: bool = True,
     sysroot: str = "/",
+    render: Callable[[Iterable[FileReport | StreamedReport]], Iterable[str]] | None = None,
 ) -> int:
-    """``--json`` of named files, each ELF file's sites flowing from the reader through
-    the analysis to stdout one at a time; other files go through the ordinary scan.
+    """``--json`` (or, with ``render``, another streamed view: the table) of named
+    files, each ELF file's sites flowing from the reader through the analysis to
+    stdout one at a time; other files go through the ordinary scan.
     An ELF file without probes gets its libraries' note, and a CPython executable's
     libpython follows it (usdtscan.deps), as in the text listing."""
     from .analysis import StreamedReport
     from .parallel import scan_targets
-    from .render import json as renderer
     from .scan import iter_scan
+
+    if render is None:
+        from .render.json import iter_document
+
+        render = iter_document
 
     status = EXIT_OK
     arch_unused = arch is not None
@@ -350,7 +356,7 @@ def _stream_json(
                     arch_unused = False  # once per run
                     _arch_warning(scanned, arch)
 
-    write_stream(renderer.iter_document(reports()))
+    write_stream(render(reports()))
     return status
 
 
@@ -438,6 +444,17 @@ def _list_files(
     if options.format == "json" and streamable:
         demangle = not options.no_demangle
         streamed = _stream_json(targets, keep, debug_dirs, options.arch, demangle, options.sysroot)
+        return max(status, streamed)
+    if options.format in (None, "text") and streamable and (options.paths or options.build_id):
+        from functools import partial
+
+        from .render.text import iter_render
+
+        table = partial(iter_render, verbose=options.verbose, disassemble=options.disassemble)
+        demangle = not options.no_demangle
+        streamed = _stream_json(
+            targets, keep, debug_dirs, options.arch, demangle, options.sysroot, table
+        )
         return max(status, streamed)
     scanned_files, scan_status = _scan_targets(targets, options, debug_dirs)
     status = max(status, scan_status)
