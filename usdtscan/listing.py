@@ -378,9 +378,16 @@ def _followed(
 
 
 def _starts_as_elf(path: str) -> bool:
+    """A regular file starting as ELF does (opening a FIFO would wait for a writer:
+    the ordinary scan says what is wrong with any other file)."""
+    import os
+    import stat
+
     from .magic import ELF_MAGIC
 
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as stream:
             return stream.read(4) == ELF_MAGIC
     except OSError:
