@@ -235,7 +235,7 @@ class ProbeFacts:
         streamed file, which keeps facts only for the other probes, assumes."""
         facts = cls(provider, name)
         if sites:
-            facts.kinds.add("stapsdt")
+            facts.kinds.add(SiteKind.STAPSDT)
             facts.has_offset = True
         facts.sites = sites
         return facts
@@ -245,7 +245,7 @@ class ProbeFacts:
         """Stapsdt sites with a file offset and no semaphore, every argument readable
         by libbpf and bcc: the facts of nearly every probe, known from its site count."""
         return (
-            self.kinds == {"stapsdt"}
+            self.kinds == {SiteKind.STAPSDT}
             and self.has_offset
             and not self.semaphore
             and not self.refusals
