@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .analysis import SiteReport, analyze_scanned
 from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
 from .exitcodes import EXIT_OK, check_status
@@ -226,16 +227,6 @@ class LintResult:
         return self.status == EXIT_OK
 
 
-# -- x86-64 nop encodings ------------------------------------------------------------
-
-
-def x86_nop_encoding(site: Site) -> str | None:
-    """``nop``, ``nop; nop5`` or ``nop; nop10`` for an x86 site (usdtscan.sitecheck)."""
-    from .sitecheck import nop_encoding
-
-    return nop_encoding(site.code, "x86_64")
-
-
 # -- probe and provider names ----------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -360,13 +351,10 @@ def _base_findings(scanned: ScannedFile, layout: _Layout) -> list[Finding]:
 
 
 def _site_findings(
-    site: Site, scanned: ScannedFile, layout: _Layout | None
+    report: SiteReport, layout: _Layout | None
 ) -> tuple[list[Finding], SiteInstruction]:
-    from .disasm import check_site
-
+    site = report.site
     findings: list[Finding] = []
-    machine, endian = scanned.machine or "", scanned.endian or "little"
-    encoding = None
     if site.kind != SiteKind.STAPSDT or layout is None or layout.relocatable:
         return findings, SiteInstruction(site.probe_id, site.address, None, None, None)
     if site.address is not None:
@@ -386,9 +374,11 @@ def _site_findings(
     if site.code is None:
         # A separate debug file holds no code: nothing to check, nothing wrong.
         return findings, SiteInstruction(site.probe_id, site.address, None, None, None)
-    check = check_site(site, machine, endian)
-    if machine in ("x86_64", "x32", "i386"):
-        encoding = x86_nop_encoding(site)
+    # The analysis stage's check: sdt.h's encodings by table, capstone for other bytes.
+    check = report.check
+    if check is None:  # no architecture known: nothing decodes the bytes
+        return findings, SiteInstruction(site.probe_id, site.address, None, None, False)
+    encoding = check.encoding
     if not check.ok and check.instruction is not None:
         findings.append(
             Finding(
@@ -494,16 +484,12 @@ def _agreement_findings(probe: Probe) -> list[Finding]:
     return findings
 
 
-def _argument_findings(probe: Probe, scanned: ScannedFile) -> list[Finding]:
-    from .args.analysis import next_pc
-    from .args.consumers import (
-        VERSIONED,
-        probe_sentence,
-        sentence_class,
-        versioned_supports,
-        versioned_verdicts,
-    )
-    from .args.decode import decode
+def _argument_findings(
+    probe: Probe, scanned: ScannedFile, reports: Mapping[int, SiteReport]
+) -> list[Finding]:
+    """``arg-unreadable``: per consumer version, the first argument it cannot read,
+    from the analysis stage's verdicts (``reports``: each site's, by ``id``)."""
+    from .args.consumers import VERSIONED, probe_sentence, sentence_class, versioned_supports
 
     findings = []
     most = max(len(s.args) for s in probe.sites)
@@ -522,16 +508,12 @@ def _argument_findings(probe: Probe, scanned: ScannedFile) -> list[Finding]:
     for number, site in enumerate(probe.sites, 1):
         if site.kind != SiteKind.STAPSDT:
             continue
-        decoded = decode(
-            site.args, machine, bits, symbols=scanned.symbols, next_pc=next_pc(site, machine)
-        )
-        for index, argument in enumerate(decoded, 1):
-            verdicts = versioned_verdicts(argument, machine, bits, scanned.elf_type)
+        for index, argument in enumerate(reports[id(site)].arguments or (), 1):
             for key in VERSIONED:
-                verdict = verdicts[key]
+                verdict = argument.versioned[key]
                 if verdict.ok or key in first or not versioned_supports(key, machine, bits):
                     continue
-                first[key] = (number, index, f"{argument.argument.raw}: {verdict.why}")
+                first[key] = (number, index, f"{argument.raw}: {verdict.why}")
     groups: dict[tuple[str, int, int, str], list[str]] = {}
     for key, (site_number, index, why) in first.items():
         groups.setdefault((sentence_class(key), site_number, index, why), []).append(key)
@@ -561,14 +543,16 @@ def lint_scanned(scanned: ScannedFile, layout: _Layout | None) -> LintResult:
     result = LintResult(scanned.path, scanned)
     if layout is not None:
         result.findings += _base_findings(scanned, layout)
-    for site in scanned.sites:
-        findings, instruction = _site_findings(site, scanned, layout)
+    report = analyze_scanned(scanned)
+    for site_report in report.sites:
+        findings, instruction = _site_findings(site_report, layout)
         result.findings += findings
         result.sites.append(instruction)
+    by_site = {id(site_report.site): site_report for site_report in report.sites}
     for probe in group_sites(scanned.sites):
         result.findings += _semaphore_findings(probe, layout)
         result.findings += _agreement_findings(probe)
-        result.findings += _argument_findings(probe, scanned)
+        result.findings += _argument_findings(probe, scanned, by_site)
         result.findings += _name_findings(probe)
     return result
 
