@@ -23,14 +23,19 @@ def write_stdout(text: str) -> None:
 
 
 def write_stream(pieces: Iterable[str]) -> None:
-    """Write pieces as they are produced (the stream's buffer batches them), then flush."""
+    """Write pieces as they are produced (the stream's buffer batches them), then flush.
+    When the reader has gone, the rest is still produced (a streamed listing scans
+    its later files as it goes: their errors and the exit status must not be lost)."""
     out = sys.stdout
+    remaining = iter(pieces)
     try:
-        for piece in pieces:
+        for piece in remaining:
             out.write(piece)
         out.flush()
     except BrokenPipeError:
         discard_stdout()
+        for _piece in remaining:
+            pass
 
 
 def discard_stdout() -> None:
