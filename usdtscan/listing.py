@@ -233,7 +233,7 @@ def _running_interpreter_report() -> str:
     return f"\n{heading}\n{render_cpython_check(result)}"
 
 
-def _main_pid(
+def _list_process(
     pid: int,
     keep: SiteFilter,
     debug_dirs: tuple[str, ...] | None,
@@ -269,7 +269,7 @@ def _main_pid(
     return status
 
 
-def _main_all_processes(
+def _list_all_processes(
     keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str, demangle: bool = True
 ) -> int:
     """``--pid all``: processes we may not read are counted, not errors: exit 0."""
@@ -427,9 +427,9 @@ def run_listing(argv: Sequence[str]) -> int:
     demangle = not options.no_demangle
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
     if options.pid == "all":
-        return _main_all_processes(keep, debug_dirs, options.format or "text", demangle)
+        return _list_all_processes(keep, debug_dirs, options.format or "text", demangle)
     if options.pid is not None:
-        return _main_pid(options.pid, keep, debug_dirs, options.format or "text", demangle)
+        return _list_process(options.pid, keep, debug_dirs, options.format or "text", demangle)
     return _list_files(options, keep, debug_dirs)
 
 
