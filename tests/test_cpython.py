@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from usdtscan import cpython
 from usdtscan.cli import main
-from usdtscan.cpython_check import check_cpython
+from usdtscan.cpython import MarkerState, check_cpython
 from usdtscan.model import Argument, Site
 from usdtscan.scripts import kernel_fetcharg
 
@@ -115,8 +116,8 @@ def test_corpus_verdict(path: Path) -> None:
     assert result.interpreter.version == version
     states = {report.name: report.state for report in result.reports}
     expected = {m.name for m in cpython.expected_markers(version)}
-    assert {name for name, state in states.items() if state == cpython.PRESENT} == expected
-    absent = {name for name, state in states.items() if state == cpython.ABSENT_AS_EXPECTED}
+    assert {name for name, state in states.items() if state == MarkerState.PRESENT} == expected
+    absent = {name for name, state in states.items() if state == MarkerState.ABSENT_AS_EXPECTED}
     assert absent == {m.name for m in cpython.MARKERS} - expected
     assert result.failures == []
     assert result.status == 0
@@ -593,3 +594,19 @@ def test_listing_a_shared_build_lists_libpython(
 def test_free_threaded_names_are_recognised(tmp_path: Path) -> None:
     assert cpython.version_from_file_name("libpython3.13t.so.1.0") == ((3, 13), "t")
     assert cpython.version_from_file_name("python3.13t") == ((3, 13), "t")
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """The check once opened the file a first time with a plain ``open()`` to
+    look for an ar archive, which blocks on a FIFO until a writer comes (run
+    in a child, so that a regression fails instead of hanging the suite)."""
+    fifo = tmp_path / "python3.11"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "usdtscan", "check", "--cpython", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"usdtscan: {fifo}: is a FIFO, not a regular file\n"

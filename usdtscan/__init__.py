@@ -77,8 +77,8 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("probes", "scan"), ".scan"),
     **dict.fromkeys(("AttachSpec", "AttachTarget", "attach_specs"), ".attach"),
-    **dict.fromkeys(("CPythonCheck", "MarkerFile", "check_cpython"), ".cpython_check"),
-    **dict.fromkeys(("MarkerReport", "MarkerSite"), ".cpython"),
+    **dict.fromkeys(("CPythonCheck", "MarkerFile", "check_cpython"), ".cpython.check"),
+    **dict.fromkeys(("MarkerReport", "MarkerSite"), ".cpython.verdict"),
     **dict.fromkeys(("Change", "DiffResult", "diff"), ".diff"),
     **dict.fromkeys(("Finding", "LintResult", "lint"), ".lint"),
     **dict.fromkeys(("DeclaredProbe", "ProviderFileError", "read_provider_file"), ".provider"),
@@ -99,8 +99,8 @@ if TYPE_CHECKING:
     )
     from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
     from .attach import AttachSpec, AttachTarget, attach_specs
-    from .cpython import MarkerReport, MarkerSite
-    from .cpython_check import CPythonCheck, MarkerFile, check_cpython
+    from .cpython.check import CPythonCheck, MarkerFile, check_cpython
+    from .cpython.verdict import MarkerReport, MarkerSite
     from .demangle import demangle
     from .diff import Change, DiffResult, diff
     from .errors import (

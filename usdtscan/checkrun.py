@@ -1,7 +1,7 @@
 """``usdtscan check``: the CI gate, its exit status the verdict.
 
 With ``--cpython``, the markers that CPython's version should have
-(usdtscan.cpython_check); without it, the lint of any binary
+(usdtscan.cpython); without it, the lint of any binary
 (usdtscan.lint).  This module is the plumbing between the parsed options,
 those and the renderer (usdtscan.render.checks).
 
@@ -29,7 +29,7 @@ from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
 from .output import usage_error, write_stdout
 
 if TYPE_CHECKING:
-    from .cpython_check import CPythonCheck
+    from .cpython import CPythonCheck
     from .lint import LintResult
     from .provider import DeclaredProbe
 
@@ -123,7 +123,7 @@ def run_check(argv: Sequence[str]) -> int:
 
 def _run_cpython_check(options: argparse.Namespace, required: Sequence[str]) -> int:
     """Each PATH (the running interpreter by default), or each CPython in a package."""
-    from .cpython_check import check_cpython
+    from .cpython import check_cpython
     from .render.checks import cpython_check_json, render_cpython_check
 
     paths = list(options.paths) or cpython.running_interpreter_files()[:1]
@@ -147,7 +147,7 @@ def _run_cpython_check(options: argparse.Namespace, required: Sequence[str]) -> 
 def check_archive(path: str, check: Callable[[str], CPythonCheck]) -> list[CPythonCheck]:
     """``check`` on each CPython executable or libpython in the package or
     image at ``path`` (named ``ARCHIVE!member``); empty when ``path`` is not one."""
-    from .cpython_check import CPythonCheck
+    from .cpython import CPythonCheck
     from .errors import UsdtscanError
     from .packages import is_oci_layout, looks_like_archive, members_in_memory
 

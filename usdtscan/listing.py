@@ -223,7 +223,7 @@ def _default_paths() -> list[str]:
 def _running_interpreter_report() -> str:
     """The CPython marker report of the interpreter running usdtscan: the answer to
     "was my Python built --with-dtrace, and which markers does it have?"."""
-    from .cpython_check import check_cpython
+    from .cpython import check_cpython
     from .render.checks import render_cpython_check
 
     result = check_cpython(sys.executable)

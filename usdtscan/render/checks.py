@@ -2,7 +2,7 @@
 and ``diff``.
 
 Formats only: every marker state, finding, verdict and difference comes
-built from usdtscan.cpython_check, usdtscan.lint, usdtscan.provider and
+built from usdtscan.cpython, usdtscan.lint, usdtscan.provider and
 usdtscan.diff.
 """
 
@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import cpython
-from ..cpython import Interpreter, MarkerReport
-from ..cpython_check import NO_DTRACE, CPythonCheck
+from ..cpython import NO_DTRACE, CPythonCheck, Interpreter, MarkerReport, MarkerState
 from ..diff import Change, DiffResult
 from ..exitcodes import EXIT_OK
 from ..lint import ERROR, WARNING, Finding, LintResult
@@ -87,7 +86,7 @@ def render_cpython_check(result: CPythonCheck) -> str:
         lines += [_site_line(check, show_file) for check in report.sites]
         if report.sites:  # a missing marker's caveats would only distract from its absence
             lines += [f"      caveat: {caveat}" for caveat in report.caveats]
-        if report.state == cpython.UNEXPECTED:
+        if report.state == MarkerState.UNEXPECTED:
             lines.append("      present though not expected: is the version right?")
     lines.append("  " + cpython_verdict(result))
     return "\n".join(lines) + "\n"
@@ -110,8 +109,8 @@ def cpython_verdict(result: CPythonCheck) -> str:
             f"OK: all {len(expected)} markers expected in {version} are present "
             "with the right arguments"
         )
-    missing = [r.probe_id for r in failures if r.state == cpython.MISSING]
-    wrong = [r.probe_id for r in failures if r.state != cpython.MISSING]
+    missing = [r.probe_id for r in failures if r.state == MarkerState.MISSING]
+    wrong = [r.probe_id for r in failures if r.state != MarkerState.MISSING]
     parts = []
     if missing:
         parts.append("missing " + ", ".join(missing))

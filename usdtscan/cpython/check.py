@@ -4,10 +4,6 @@
 :class:`CPythonCheck` this returns, as text or JSON, and exits with its
 ``status``.  So a CI script in Python gets every verdict the command prints,
 as typed objects, without parsing our output.
-
-:mod:`usdtscan.cpython` knows CPython (the marker catalogue, how to find
-the interpreter's files and version); this module turns that into one
-verdict per file.
 """
 
 from __future__ import annotations
@@ -16,11 +12,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import cpython
-from .cpython import Interpreter, MarkerReport, Version
-from .exitcodes import EXIT_OK, check_status
+from ..exitcodes import EXIT_OK, check_status
+from . import verdict
+from .catalogue import NEWEST_KNOWN, OLDEST_WITH_MARKERS, Version, parse_version
+from .interpreter import BuildKind, Interpreter, open_interpreter
+from .verdict import MarkerReport, MarkerState
 
-__all__ = ["CPythonCheck", "MarkerFile", "check_cpython"]
+__all__ = ["NO_DTRACE", "CPythonCheck", "MarkerFile", "check_cpython"]
 
 # The note for a file without any stapsdt note: the likely cause, not only
 # the list of missing markers.
@@ -95,7 +93,7 @@ class CPythonCheck:
     @property
     def missing(self) -> list[str]:
         """``provider:name`` of every expected marker (or required probe) with no site."""
-        return [r.probe_id for r in self.reports if r.state == cpython.MISSING]
+        return [r.probe_id for r in self.reports if r.state == MarkerState.MISSING]
 
     @property
     def where(self) -> MarkerFile | None:
@@ -112,14 +110,14 @@ class CPythonCheck:
                 f"DT_NEEDED {library.name}, {how}",
                 tuple(library.tried),
             )
-        kind = "executable" if interpreter.build == "static" else "libpython"
+        kind = "executable" if interpreter.build == BuildKind.STATIC else "libpython"
         return MarkerFile(kind, interpreter.marker_file, "the checked file")
 
 
 def _version(version: str | Version | None) -> Version | None:
     if version is None or isinstance(version, tuple):
         return version
-    return cpython.parse_version(version)
+    return parse_version(version)
 
 
 def check_cpython(
@@ -146,37 +144,47 @@ def check_cpython(
     path = os.fspath(path)
     python_version = _version(version)
     result = CPythonCheck(path)
-    interpreter = cpython.open_interpreter(
+    interpreter = open_interpreter(
         path,
         python_version=python_version,
         sysroot=sysroot,
         environ=None if environ is None else dict(environ),
     )
     result.interpreter = interpreter
-    if interpreter.error is not None:
-        result.error = interpreter.error
+    result.error = _why_unchecked(interpreter, python_version)
+    if result.error is not None:
         return result
-    detection = interpreter.detection
-    if not detection.is_cpython and python_version is None:
-        result.error = (
+    _judge(result, interpreter, require)
+    return result
+
+
+def _why_unchecked(interpreter: Interpreter, python_version: Version | None) -> str | None:
+    if interpreter.error is not None:
+        return interpreter.error
+    if not interpreter.detection.is_cpython and python_version is None:
+        return (
             "not a CPython executable or library (no Py_Initialize, no libpython "
             "needed); pass --python-version X.Y to check it anyway"
         )
-        return result
     if interpreter.version is None:
-        result.error = "cannot tell the CPython version; pass --python-version X.Y"
-        return result
-    if interpreter.version < cpython.OLDEST_WITH_MARKERS:
+        return "cannot tell the CPython version; pass --python-version X.Y"
+    return None
+
+
+def _judge(result: CPythonCheck, interpreter: Interpreter, required: Sequence[str]) -> None:
+    """The reports of a build known to be CPython of a known version."""
+    version = interpreter.version
+    assert version is not None  # said by _why_unchecked
+    if version < OLDEST_WITH_MARKERS:
         result.notes.append("CPython gained --with-dtrace in 3.6: no marker is expected")
-    if interpreter.version > cpython.NEWEST_KNOWN:
-        newest = cpython.NEWEST_KNOWN
+    if version > NEWEST_KNOWN:
         result.notes.append(
-            f"newer than the catalogue ({newest[0]}.{newest[1]}): checked against its last row"
+            f"newer than the catalogue ({NEWEST_KNOWN[0]}.{NEWEST_KNOWN[1]}): "
+            "checked against its last row"
         )
     pointer_size = (interpreter.parts[0].scanned.bits or 64) // 8
     sites = interpreter.sites()
     if not sites and not any(part.scanned.other_notes for part in interpreter.parts):
         result.notes.append(NO_DTRACE)
-    result.reports = cpython.evaluate(sites, interpreter.version, pointer_size)
-    result.reports += cpython.require(sites, require)
-    return result
+    result.reports = verdict.evaluate(sites, version, pointer_size)
+    result.reports += verdict.require(sites, required)
