@@ -256,7 +256,7 @@ def test_gdb_breaks_on_every_spec() -> None:
 
 
 def _fake_kernel_tree(root: Path) -> Path:
-    from .test_cpython import _fake_kernel_tree as tree
+    from .test_scripts import _fake_kernel_tree as tree
 
     return tree(root)
 

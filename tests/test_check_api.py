@@ -19,14 +19,14 @@ from usdtscan.cli import main
 from usdtscan.render.checks import cpython_check_json, diff_json, lint_json
 
 from .conftest import CORPUS, FIXTURE_BIN, corpus_binaries, corpus_file, fixture_binaries
-from .test_cpython import (  # the corpus list and the --enable-shared layout
+from .cpython_corpus import (  # the corpus list and the --enable-shared layout
     ALL_311,
     LIB311_AMD64,
     NO_FRAME,
     PY311_AMD64,
     PY314_AMD64,
-    _cpython_corpus,
-    _expected_version,
+    cpython_corpus,
+    expected_version,
     shared_build,
 )
 
@@ -41,7 +41,7 @@ def _cli_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int,
 @pytest.mark.corpus
 @pytest.mark.parametrize(
     "path",
-    _cpython_corpus(),
+    cpython_corpus(),
     ids=lambda p: str(p.relative_to(CORPUS)) if CORPUS in p.parents else p,
 )
 def test_cli_json_is_the_api_result_rendered(
@@ -52,7 +52,7 @@ def test_cli_json_is_the_api_result_rendered(
     assert document == json.loads(json.dumps(cpython_check_json([result])))
     assert status == result.status
     assert result.ok and result.status == 0 and result.error is None, result.error
-    assert result.version == _expected_version(path)
+    assert result.version == expected_version(path)
     assert result.missing == []
     where = result.where
     assert where is not None
@@ -70,7 +70,7 @@ def test_cli_json_is_the_api_result_rendered(
 
 def test_the_corpus_is_there_when_expected() -> None:
     if CORPUS.is_dir():
-        assert len(_cpython_corpus()) >= 20
+        assert len(cpython_corpus()) >= 20
 
 
 @pytest.mark.corpus

@@ -107,7 +107,7 @@ TAPSET_DIR = Path("/usr/share/systemtap/tapset")
 
 
 def _stap_p2(tmp_path: Path, script: str, tapsets: Path | None) -> subprocess.CompletedProcess[str]:
-    from .test_cpython import _fake_kernel_tree
+    from .test_scripts import _fake_kernel_tree
 
     kernel = tmp_path / "kernel"
     if not kernel.exists():

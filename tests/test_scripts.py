@@ -1,17 +1,23 @@
-"""usdtscan.scripts: the scripts' text from real binaries' sites (the tools that run
-them are the tests of tests/test_cpython*.py and tests/test_live.py)."""
+"""usdtscan.scripts: the scripts' text from real binaries' sites, and the real tools
+(stap -p2, bpftrace -d) accepting them; tests/test_live.py runs them."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 import usdtscan
+from usdtscan.cli import main
+from usdtscan.model import Argument, Site
 from usdtscan.scan import scan
 from usdtscan.scripts import ScriptTarget, ScriptUnavailableError, generate, kernel_fetcharg
 
-from .conftest import FIXTURE_BIN
+from .conftest import FIXTURE_BIN, corpus_file
+from .cpython_corpus import LIB311_AMD64, PY311_AMD64, PY314_AMD64
 
 PROBES_O2 = FIXTURE_BIN / "x86_64" / "probes-O2"
 
@@ -82,3 +88,186 @@ def test_fetcharg_of_a_string_dereferences_it() -> None:
     assert fetch.text == "+0(%cx):string"
     plain = kernel_fetcharg("x86_64", 64, site.args[3], None, site)
     assert plain.text == "%cx:u64"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.corpus
+def test_scripts_follow_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    py314 = corpus_file(PY314_AMD64)
+    for kind in ("tapset", "stap-calltree", "stap-top", "dtrace-calltree"):
+        status, out, err = _run(["script", kind, str(py314)], capsys)
+        assert status == 1
+        assert out == ""
+        assert "no function__entry or function__return marker" in err
+    status, out, _ = _run(["script", "bpftrace", str(py314)], capsys)
+    assert status == 0
+    assert "function__entry" not in out
+    assert out.count("python:audit") == 1
+    assert 'printf("%s generation=%d\\n", probe, arg0);' in out
+
+
+@pytest.mark.corpus
+def test_uprobe_events_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    path = corpus_file(PY311_AMD64)
+    status, out, _ = _run(["script", "uprobe-events", str(path)], capsys)
+    assert status == 0
+    real = os.path.realpath(path)
+    lines = [line for line in out.splitlines() if line.startswith("p:")]
+    assert f"p:python/gc__done {real}:0x28859(0x683d30) collected=%r12:s64" in lines
+    assert f"p:python/gc__start {real}:0x28911(0x683d2e) generation=+112(%sp):s32" in lines
+    assert (
+        f"p:python/function__entry {real}:0xf2436(0x683d20) "
+        "filename=+0(%bp):string funcname=+0(%r12):string lineno=%ax:s32"
+    ) in lines
+    # line crashes 3.11: written out, but commented.
+    assert not any(line.startswith("p:python/line") for line in lines)
+    assert "# disabled: enabling line crashes CPython 3.11 (CPython issue 98894)" in out
+
+
+@pytest.mark.corpus
+def test_uprobe_events_numbers_sites_like_perf(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(["script", "uprobe-events", str(corpus_file(PY314_AMD64))], capsys)
+    assert status == 0
+    events = [line.split()[0] for line in out.splitlines() if line.startswith("p:python/audit")]
+    assert events == [f"p:python/audit{suffix}" for suffix in ("", "_1", "_2", "_3", "_4")]
+
+
+@pytest.mark.corpus
+def test_other_architectures_say_what_they_cannot_express(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = corpus_file("arm64/python3.11-minimal/usr/bin/python3.11")
+    status, out, _ = _run(["script", "uprobe-events", str(path)], capsys)
+    assert status == 0
+    lines = out.splitlines()
+    (done,) = [line for line in lines if line.startswith("p:python/gc__done ")]
+    assert done.endswith(" collected=%x28:s64")
+    (start,) = [line for line in lines if line.startswith("p:python/gc__start ")]
+    assert start.endswith(" generation=+152(%sp):s32")
+    # Stripped glibc: a rip-relative operand naming a symbol that is not there.
+    libc = corpus_file("amd64/libc6/usr/lib/x86_64-linux-gnu/libc.so.6")
+    status, out, _ = _run(["script", "uprobe-events", str(libc)], capsys)
+    assert status == 0
+    assert (
+        "# p:libc/memory_mallopt_arena_max: cannot express arg2 (8@32+mp_(%rip)): "
+        "symbol mp_ is not in the symbol table"
+    ) in out.splitlines()
+
+
+@pytest.mark.corpus
+def test_any_provider_gets_bpftrace_and_uprobe_events(capsys: pytest.CaptureFixture[str]) -> None:
+    libc = corpus_file("amd64/libc6/usr/lib/x86_64-linux-gnu/libc.so.6")
+    status, out, _ = _run(["script", "bpftrace", str(libc)], capsys)
+    assert status == 0
+    assert f"usdt:{os.path.realpath(libc)}:libc:setjmp" in out
+    status, out, _ = _run(["script", "uprobe-events", str(libc)], capsys)
+    assert status == 0
+    assert any(line.startswith("p:libc/setjmp ") for line in out.splitlines())
+    status, _, err = _run(["script", "tapset", str(libc)], capsys)
+    assert status == 1
+    assert "not recognised as CPython" in err
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "expected"),
+    [
+        ("-4@%ebp", None, "%bp:s32"),
+        ("8@%r14", "string", "+0(%r14):string"),
+        ("-4@-268(%rbp)", None, "-268(%bp):s32"),
+        ("-4@112(%rsp)", None, "+112(%sp):s32"),
+        ("8@(%rdi)", "string", "+0(+0(%di)):string"),
+        ("8@%r15", "object", "%r15:x64"),
+        ("-4@%r15d", None, "%r15:s32"),
+        ("1@$5", None, "\\5:u8"),
+        ("4@%ah", None, None),
+        ("8@(%rax,%rbx,8)", None, None),
+        ("8@sym(%rip)", None, None),
+    ],
+)
+def test_x86_fetchargs(raw: str, kind: str | None, expected: str | None) -> None:
+    size, operand = raw.split("@", 1)
+    argument = Argument(raw, abs(int(size)), size.startswith("-"), False, operand)
+    site = Site("p", "n", raw, (argument,), 0x1000, 0x1000, None, None, None)
+    fetch = kernel_fetcharg("x86_64", 64, argument, kind, site)
+    assert fetch.text == expected
+    assert (fetch.reason is None) == (expected is not None)
+
+
+# -- the scripts parse in the real tools ---------------------------------------------------
+
+
+def _fake_kernel_tree(root: Path) -> Path:
+    """The files ``stap -r DIR`` reads before pass 2; user-space probes need no more."""
+    (root / "include" / "config").mkdir(parents=True)
+    (root / "include" / "config" / "kernel.release").write_text("6.1.0-usdtscan\n")
+    (root / ".config").write_text(
+        "CONFIG_UPROBES=y\nCONFIG_UPROBE_EVENTS=y\nCONFIG_TRACEPOINTS=y\n"
+        "CONFIG_ARCH_SUPPORTS_UPROBES=y\nCONFIG_KPROBES=y\nCONFIG_MODULES=y\n"
+    )
+    (root / "Makefile").write_text("")
+    (root / "Module.symvers").write_text("")
+    return root
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(shutil.which("stap") is None, reason="systemtap not installed")
+@pytest.mark.parametrize(
+    "relative", [PY311_AMD64, LIB311_AMD64, "amd64/python3.15-minimal/usr/bin/python3.15"]
+)
+def test_stap_pass2_accepts_the_scripts(
+    relative: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = corpus_file(relative)
+    kernel = _fake_kernel_tree(tmp_path / "kernel")
+    tapsets = tmp_path / "tapsets"
+    tapsets.mkdir()
+    scripts = {}
+    for kind in ("stap-calltree", "stap-top"):
+        assert main(["script", kind, str(path)]) == 0
+        scripts[kind] = capsys.readouterr().out
+    assert main(["script", "tapset", "--alias", "usdtscan_py", str(path)]) == 0
+    (tapsets / "usdtscan_py.stp").write_text(capsys.readouterr().out)
+    scripts["tapset use"] = (
+        "probe usdtscan_py.function.entry, usdtscan_py.function.return "
+        '{ printf("%s %s %d\\n", filename, funcname, lineno) }\n'
+    )
+    for kind, text in scripts.items():
+        script = tmp_path / f"{kind.replace(' ', '_')}.stp"
+        script.write_text(text)
+        result = subprocess.run(
+            ["stap", "-r", str(kernel), "-I", str(tapsets), "-p2", str(script)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, f"{kind}: {result.stderr}"
+        assert "process(" in result.stdout  # the resolved probe points
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+@pytest.mark.parametrize("relative", [PY311_AMD64, PY314_AMD64, LIB311_AMD64])
+def test_bpftrace_dry_run_accepts_the_script(
+    relative: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["script", "bpftrace", str(corpus_file(relative))]) == 0
+    script = tmp_path / "probes.bt"
+    script.write_text(capsys.readouterr().out)
+    result = subprocess.run(
+        ["bpftrace", "-d", str(script)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "couldn't get argument" not in result.stderr
+    # A BPF program is generated for each site of every probe not commented out.
+    probes = [line for line in script.read_text().splitlines() if line.startswith("usdt:")]
+    programs = [
+        line for line in result.stdout.splitlines() if line.startswith('define i64 @"usdt:')
+    ]
+    assert probes
+    for probe in probes:
+        assert any(line.startswith(f'define i64 @"{probe}"') for line in programs), probe
