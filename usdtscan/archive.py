@@ -31,10 +31,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .errors import MalformedFileError, UsdtscanError
-from .fileio import ByteSource
+from .errors import FileChangedError, MalformedFileError, UsdtscanError
+from .fileio import ByteSource, BytesReader, SliceReader
 from .magic import AR_MAGICS, ELF_MAGIC
 from .model import ArchiveMember, ScannedFile
+from .sieve import without_probes
 
 AR_MAGIC, THIN_MAGIC = AR_MAGICS
 _HEADER = 60
@@ -42,6 +43,7 @@ _FMAG = b"`\n"
 _GNU_SYMBOLS = {"/": 4, "/SYM64/": 8}
 _BSD_SYMBOLS = {"__.SYMDEF": 4, "__.SYMDEF SORTED": 4, "__.SYMDEF_64": 8, "__.SYMDEF_64 SORTED": 8}
 _LONG_NAMES = "//"
+LONG_NAMES = "names"  # Entry.table_kind of the GNU long-name table
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,16 @@ class Member:
 
 @dataclass(slots=True)
 class Archive:
+    """An archive's members, and where its symbol tables lie (read by
+    :func:`symbol_index` only when asked: a scan needs none of them, and
+    parsing the tables of /usr/lib's libraries cost more than their members)."""
+
     path: str
     thin: bool
     members: list[Member] = field(default_factory=list)
-    # symbol -> member name, from the archive's index (what the linker reads)
-    symbols: dict[str, str] = field(default_factory=dict)
     symbol_table: str | None = None  # "gnu", "gnu64", "bsd", "bsd64" or None
+    # (kind, offset, size) of each symbol table, in archive order
+    symbol_tables: list[tuple[str, int, int]] = field(default_factory=list)
 
     def member_path(self, member: Member) -> str:
         """``lib.a(member.o)``; ``lib.a[member.o]`` for a thin archive, as readelf
@@ -77,78 +83,140 @@ class Archive:
 
 
 def read_archive(path: str, data: ByteSource | bytes) -> Archive:
-    """The members and symbol index of an archive; raises MalformedFileError."""
-    if isinstance(data, bytes):
-        from .fileio import BytesReader
-
-        data = BytesReader(path, data)
-    magic = data.head(8)
+    """The members of an archive and where its symbol tables lie; raises
+    MalformedFileError."""
+    source = BytesReader(path, data) if isinstance(data, bytes) else data
+    magic = source.head(8)
     if magic not in AR_MAGICS:
         raise MalformedFileError(path, "not an ar archive")
     archive = Archive(path, thin=magic == THIN_MAGIC)
-    long_names = b""
-    symbol_tables: list[tuple[str, int, bytes]] = []  # (kind, width, data)
-    by_header: dict[int, str] = {}
-    offset = 8
-    end = data.size
-    while offset < end:
-        if offset + 1 == end and data.read(offset, 1, "ar padding") == b"\n":
-            break  # the padding byte after an odd-sized last member
-        if offset + _HEADER > end:
-            raise MalformedFileError(path, "truncated ar member header", offset)
-        header = data.read(offset, _HEADER, "ar member header")
-        if header[58:60] != _FMAG:
-            raise MalformedFileError(path, "bad ar member header (no `\\n terminator)", offset)
-        raw_name = header[:16].decode("latin-1").rstrip(" ")
-        size_text = header[48:58].decode("latin-1").strip()
-        if not size_text.isdigit():
-            raise MalformedFileError(path, f"bad ar member size {size_text!r}", offset)
-        size = int(size_text)
-        data_offset = offset + _HEADER
-        name, name_length = _member_name(path, raw_name, long_names, data, data_offset, offset)
-        special = raw_name in _GNU_SYMBOLS or raw_name == _LONG_NAMES or name in _BSD_SYMBOLS
-        # A thin archive stores the symbol table and the long names, not the members.
-        stored = size if (special or not archive.thin) else 0
-        if data_offset + stored > end:
-            raise MalformedFileError(
-                path, f"ar member {name!r} runs past the end ({size} bytes)", offset
-            )
-        content_offset = data_offset + name_length
-        content_size = size - name_length
-        if content_size < 0:
-            raise MalformedFileError(path, f"ar member {name!r}: name longer than member", offset)
-        if raw_name in _GNU_SYMBOLS:
-            width = _GNU_SYMBOLS[raw_name]
-            table = data.read(content_offset, content_size, "ar symbol table")
-            symbol_tables.append(("gnu" if width == 4 else "gnu64", width, table))
-        elif raw_name == _LONG_NAMES:
-            long_names = data.read(content_offset, content_size, "ar long names")
-        elif name in _BSD_SYMBOLS:
-            width = _BSD_SYMBOLS[name]
-            table = data.read(content_offset, content_size, "ar symbol table")
-            symbol_tables.append(("bsd" if width == 4 else "bsd64", width, table))
-        else:
-            if archive.thin:
-                base = os.path.dirname(path)
-                external = name if os.path.isabs(name) else os.path.join(base, name)
-                member = Member(name, offset, content_size, None, external)
-            else:
-                member = Member(name, offset, content_size, content_offset)
-            archive.members.append(member)
-            by_header[offset] = name
-        offset = data_offset + stored
-        offset += offset & 1
-    for kind, width, table in symbol_tables:
-        if kind.startswith("gnu"):
-            symbols = _gnu_symbols(path, table, width)
-        else:
-            symbols = _bsd_symbols(path, table, width)
-        archive.symbol_table = archive.symbol_table or kind
-        for symbol, header_offset in symbols:
+    for entry in iter_entries(path, source, archive.thin):
+        if entry.table_kind is None:
+            archive.members.append(_member(archive, entry))
+        elif entry.table_kind != LONG_NAMES:
+            archive.symbol_table = archive.symbol_table or entry.table_kind
+            place = (entry.table_kind, entry.content_offset, entry.content_size)
+            archive.symbol_tables.append(place)
+    return archive
+
+
+def symbol_index(archive: Archive, data: ByteSource | bytes) -> dict[str, str]:
+    """Symbol -> member name, from the archive's index (what the linker reads);
+    the first table that names a symbol wins.  Raises MalformedFileError."""
+    source = BytesReader(archive.path, data) if isinstance(data, bytes) else data
+    by_header = {member.header_offset: member.name for member in archive.members}
+    symbols: dict[str, str] = {}
+    for kind, offset, size in archive.symbol_tables:
+        table = source.read(offset, size, "ar symbol table")
+        for symbol, header_offset in _symbols(archive.path, kind, table):
             member_name = by_header.get(header_offset)
             if member_name is not None:
-                archive.symbols.setdefault(symbol, member_name)
-    return archive
+                symbols.setdefault(symbol, member_name)
+    return symbols
+
+
+def _member(archive: Archive, entry: Entry) -> Member:
+    if not archive.thin:
+        return Member(entry.name, entry.header_offset, entry.content_size, entry.content_offset)
+    base = os.path.dirname(archive.path)
+    external = entry.name if os.path.isabs(entry.name) else os.path.join(base, entry.name)
+    return Member(entry.name, entry.header_offset, entry.content_size, None, external)
+
+
+def _symbols(path: str, kind: str, table: bytes) -> Iterator[tuple[str, int]]:
+    width = 8 if kind.endswith("64") else 4
+    if kind.startswith("gnu"):
+        return _gnu_symbols(path, table, width)
+    return _bsd_symbols(path, table, width)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One header of an archive and where its content lies.
+
+    ``table_kind`` says the header is not a member: a symbol table
+    (``gnu``, ``gnu64``, ``bsd``, ``bsd64``) or the long-name table
+    (:data:`LONG_NAMES`).  In a thin archive
+    the content of a member is not stored (``next_offset`` follows the
+    header).
+    """
+
+    name: str
+    header_offset: int
+    size: int
+    content_offset: int
+    content_size: int
+    next_offset: int
+    table_kind: str | None = None
+
+
+def parse_header(path: str, header: bytes, offset: int) -> tuple[str, int]:
+    """The raw name (blank-stripped) and the size of one 60-byte member header.
+
+    Shared by the static-library reader and the .deb reader
+    (:mod:`usdtscan.packages`), which reads the same format.
+    """
+    if header[58:60] != _FMAG:
+        raise MalformedFileError(path, "bad ar member header (no `\\n terminator)", offset)
+    raw_name = header[:16].decode("latin-1").rstrip(" ")
+    size_text = header[48:58].decode("latin-1").strip()
+    if not size_text.isdigit():
+        raise MalformedFileError(path, f"bad ar member size {size_text!r}", offset)
+    return raw_name, int(size_text)
+
+
+def iter_entries(path: str, source: ByteSource, thin: bool = False) -> Iterator[Entry]:
+    """Every header after the magic, in order, each checked against the file's
+    size before it is yielded; the long-name table is read as it is met."""
+    long_names = b""
+    offset = 8
+    end = source.size
+    while offset < end:
+        if offset + 1 == end and source.read(offset, 1, "ar padding") == b"\n":
+            return  # the padding byte after an odd-sized last member
+        if offset + _HEADER > end:
+            raise MalformedFileError(path, "truncated ar member header", offset)
+        header = source.read(offset, _HEADER, "ar member header")
+        raw_name, size = parse_header(path, header, offset)
+        entry = _entry(path, source, offset, raw_name, size, long_names, thin)
+        if entry.table_kind == LONG_NAMES:
+            long_names = source.read(entry.content_offset, entry.content_size, "ar long names")
+        yield entry
+        offset = entry.next_offset
+
+
+def _entry(
+    path: str,
+    source: ByteSource,
+    offset: int,
+    raw_name: str,
+    size: int,
+    long_names: bytes,
+    thin: bool,
+) -> Entry:
+    data_offset = offset + _HEADER
+    name, name_length = _member_name(path, raw_name, long_names, source, data_offset, offset)
+    if raw_name in _GNU_SYMBOLS:
+        kind: str | None = "gnu" if _GNU_SYMBOLS[raw_name] == 4 else "gnu64"
+    elif name in _BSD_SYMBOLS:
+        kind = "bsd" if _BSD_SYMBOLS[name] == 4 else "bsd64"
+    elif raw_name == _LONG_NAMES:
+        kind = LONG_NAMES
+    else:
+        kind = None
+    # A thin archive stores the symbol table and the long names, not the members.
+    stored = size if (kind is not None or not thin) else 0
+    if data_offset + stored > source.size:
+        raise MalformedFileError(
+            path, f"ar member {name!r} runs past the end ({size} bytes)", offset
+        )
+    if size < name_length:
+        raise MalformedFileError(path, f"ar member {name!r}: name longer than member", offset)
+    next_offset = data_offset + stored
+    next_offset += next_offset & 1
+    return Entry(
+        name, offset, size, data_offset + name_length, size - name_length, next_offset, kind
+    )
 
 
 def _member_name(
@@ -259,37 +327,84 @@ def object_members(
             yield member, content, None
 
 
+def member_source(archive: Archive, data: ByteSource, member: Member) -> ByteSource:
+    """One member, to be read where it lies (a thin archive's member is its own
+    file, read whole).  Raises OSError for a thin member that cannot be read."""
+    name = archive.member_path(member)
+    if member.data_offset is not None:
+        return SliceReader(name, data, member.data_offset, member.size)
+    assert member.external is not None
+    with open(member.external, "rb") as file:
+        return BytesReader(name, file.read())
+
+
 def scan_archive(
     path: str,
     data: ByteSource,
     debug_dirs: tuple[str, ...] | None,
     arch: str | None,
+    walked: bool = False,
 ) -> list[ScannedFile]:
     """One ScannedFile per ELF member, named ``ARCHIVE(MEMBER)``, in archive order.
 
-    Raises MalformedFileError when the archive's own structure is broken;
-    a member that is broken is that member's ``error``.  Each member's
+    The members of an archive found by ``-r`` (``walked``) have only their
+    ``.note.stapsdt`` sections read, as the other files of the walk.
+
+    Raises MalformedFileError when the archive's own structure is broken,
+    or FileChangedError when it changed while its members were read; a
+    member that is broken is that member's ``error``.  Each member's
     ``archive`` says which archive it came from, for the listing.
     """
-    from .scan import FileSymbols, scan_data
-
     archive = read_archive(path, data)
     results = []
-    for member, content, problem in object_members(archive, data):
-        name = archive.member_path(member)
-        where = ArchiveMember(path, member.name)
-        if content is None:
-            results.append(ScannedFile(name, error=problem, member_of=where))
+    for member in archive.members:
+        scanned = _scan_member(archive, data, member, (debug_dirs, arch), walked)
+        if scanned is None:
             continue
-        try:
-            scanned = scan_data(name, content, debug_dirs, arch)
-        except UsdtscanError as exc:
-            scanned = ScannedFile(name, error=exc.reason)
-        scanned.member_of = where
-        if scanned.symbols is not None:
-            scanned.symbols = FileSymbols(name, reread=MemberReader(path, member))
+        if scanned.error is not None:
+            changed = data.changed()
+            if changed is not None:
+                raise FileChangedError(path, changed)
         results.append(scanned)
     return results
+
+
+_Options = tuple[tuple[str, ...] | None, str | None]  # debug directories, architecture
+
+
+def _scan_member(
+    archive: Archive, data: ByteSource, member: Member, options: _Options, walked: bool
+) -> ScannedFile | None:
+    """The scan of one member; None for a member that is not ELF (the linker
+    skips those too)."""
+    where = ArchiveMember(archive.path, member.name)
+    try:
+        source = member_source(archive, data, member)
+    except OSError as exc:
+        reason = f"thin archive member {member.external}: {exc.strerror or exc}"
+        return ScannedFile(archive.member_path(member), error=reason, member_of=where)
+    if source.head(4) != ELF_MAGIC:
+        return None
+    # Most members hold no probe: their section headers say so.
+    scanned = without_probes(source, sdt_section_only=walked)
+    if scanned is None:
+        scanned = _scan_member_notes(archive, member, source, options, walked)
+    scanned.member_of = where
+    return scanned
+
+
+def _scan_member_notes(
+    archive: Archive, member: Member, source: ByteSource, options: _Options, walked: bool
+) -> ScannedFile:
+    from .scan import FileSymbols, scan_data
+
+    try:
+        scanned = scan_data(source.path, source, *options, walked=walked)
+    except UsdtscanError as exc:
+        return ScannedFile(source.path, error=exc.reason)
+    if scanned.symbols is not None:
+        scanned.symbols = FileSymbols(source.path, reread=MemberReader(archive.path, member))
+    return scanned
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,8 @@ class ByteSource(Protocol):
 
     def head(self, size: int) -> bytes: ...
 
+    def changed(self) -> str | None: ...
+
 
 def past_end(path: str, what: str, offset: int, size: int, file_size: int) -> MalformedFileError:
     return MalformedFileError(
@@ -101,6 +103,41 @@ class BytesReader:
 
     def changed(self) -> str | None:
         """Bytes in memory do not change under us."""
+        return None
+
+
+class SliceReader:
+    """A :class:`ByteSource` over ``size`` bytes at ``offset`` of another one: a
+    member of an ``ar`` archive, read in place.
+
+    Copying each member out of a static library would read all of it (the
+    libraries under ``/usr/lib`` hold half a gigabyte of members) where a
+    member without probes needs only its headers.  Offsets are the
+    member's own, and a read past its end is refused as
+    :class:`BytesReader` refuses it, naming the member.
+    """
+
+    def __init__(self, path: str, source: ByteSource, offset: int, size: int) -> None:
+        self.path = path
+        self._source = source
+        self._offset = offset
+        self.size = size
+        self._head: bytes | None = None
+
+    def read(self, offset: int, size: int, what: str) -> bytes:
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise past_end(self.path, what, offset, size, self.size)
+        return self._source.read(self._offset + offset, size, what)
+
+    def head(self, size: int) -> bytes:
+        """Up to ``size`` bytes (at most :data:`HEAD_SIZE`) from the member's start."""
+        if self._head is None:
+            length = min(HEAD_SIZE, self.size)
+            self._head = self._source.read(self._offset, length, "file header")
+        return self._head[:size]
+
+    def changed(self) -> str | None:
+        """Whether the archive changed is the archive's reader's to say."""
         return None
 
 

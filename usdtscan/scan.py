@@ -27,6 +27,7 @@ from .fileio import (
 )
 from .magic import ELF_MAGIC, is_archive, is_macho
 from .model import FileFormat, ReaderResult, ScannedFile, Site
+from .sieve import without_probes
 from .stapsdt import iter_sites, scan_elf
 from .symbols import FunctionIndex, SymbolIndex, function_index, symbol_index
 
@@ -338,10 +339,11 @@ def scan_if_object(
         if is_archive(head):
             from .archive import scan_archive
 
-            return scan_archive(path, reader, debug_dirs, arch)
+            return scan_archive(path, reader, debug_dirs, arch, walked=True)
         if head[:4] != ELF_MAGIC and not is_macho(head):
             return None
-        return _scan_open(reader, debug_dirs, arch, walked=True)
+        quick = without_probes(reader, sdt_section_only=True) if head[:4] == ELF_MAGIC else None
+        return quick or _scan_open(reader, debug_dirs, arch, walked=True)
     except UsdtscanError as exc:
         return ScannedFile(path, error=exc.reason)
     finally:
