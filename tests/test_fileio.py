@@ -225,3 +225,26 @@ def test_walked_files_have_only_their_sdt_note_section_read(tmp_path: Path) -> N
     assert walked.sites == []
     original = scan_if_object(str(SAMPLE), None)
     assert original is not None and len(original.sites) == SAMPLE_SITES
+
+
+def test_one_describer_says_what_failed(tmp_path: Path) -> None:
+    from usdtscan.fileio import describe_os_error
+
+    missing = tmp_path / "missing"
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    reasons = []
+    for path in (missing, loop):
+        try:
+            os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            reasons.append(describe_os_error(exc))
+            if path == missing:
+                # A process reader says what is missing in its own terms.
+                assert describe_os_error(exc, missing="no such process") == "no such process"
+    assert reasons == ["no such file or directory", "too many levels of symbolic links"]
+    with (
+        pytest.raises(FileAccessError, match=r": no such file or directory$"),
+        opened(str(missing)),
+    ):
+        pass

@@ -264,3 +264,48 @@ def test_pseudo_devices_from_mountinfo(tmp_path: Path) -> None:
         os.makedev(0, 26),
     }
     assert pseudo_devices(str(tmp_path / "missing")) == frozenset()
+
+
+def test_a_file_that_vanished_since_the_listing_is_skipped(tmp_path: Path) -> None:
+    # The walk lists first and opens later: a file deleted in between (a tree
+    # under a running build) is no longer there to scan, and no error.
+    root = tmp_path / "tree"
+    root.mkdir()
+    for number in range(10):
+        shutil.copy(SAMPLE, root / f"file{number}")
+    targets = list(expand([str(root)], True, WalkStats()))
+    assert len(targets) == 10
+    (root / "file3").unlink()
+    (root / "file7").unlink()
+    for jobs in (1, 2):
+        results = list(scan_targets(targets, jobs, None, None))
+        assert [r.path for r in results] == [
+            str(root / f"file{n}") for n in range(10) if n not in (3, 7)
+        ]
+        assert all(r.error is None and len(r.sites) == SAMPLE_SITES for r in results)
+
+
+def test_a_named_file_that_is_missing_is_still_an_error(tmp_path: Path) -> None:
+    result = run("-r", str(tmp_path / "nowhere"), str(SAMPLE))
+    assert result.returncode == 2
+    assert f"usdtscan: {tmp_path / 'nowhere'}: no such file or directory" in result.stderr
+
+
+def test_summary_counts_archive_members_as_members(tmp_path: Path) -> None:
+    archives = FIXTURE_BIN.parent / "archives" / "x86_64"
+    root = tmp_path / "tree"
+    root.mkdir()
+    shutil.copy(archives / "libfx.a", root / "libfx.a")
+    shutil.copy(SAMPLE, root / "probes")
+    (root / "readme").write_text("not an object\n")
+    members = [scan(archives / name, debug_dirs=None) for name in ("probes.o", "sem.o")]
+    members.append(scan(archives / "libprobes-with-a-long-member-name.o", debug_dirs=None))
+    everything = [scan(SAMPLE, debug_dirs=None), *members]
+    probes = sum(len(f.probes) for f in everything)
+    sites = sum(len(f.sites) for f in everything)
+    result = run("-r", str(root))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"usdtscan: 3 files seen, 1 ELF, 0 Mach-O, 1 ar archives (3 members), "
+        f"4 with probes, {probes} probes, {sites} sites, 0 errors"
+    )

@@ -21,8 +21,9 @@ from . import ldso
 from .dynamic import DynamicInfo, dynamic_info
 from .elf import ElfFile, Machine
 from .errors import UsdtscanError
+from .fileio import opened
 from .model import LoadedAs, ScannedFile
-from .scan import mapped, scan_or_error
+from .scan import scan_or_error
 
 
 @dataclass(slots=True)
@@ -59,16 +60,13 @@ class Closure:
 
 def _read_dynamic(path: str) -> tuple[ldso.Target, DynamicInfo | None] | None:
     try:
-        with mapped(path) as data:
+        with opened(path) as data:
             elf = ElfFile(path, data)
-            try:
-                float_abi = None
-                if elf.e_machine == Machine.ARM:
-                    float_abi = "hard" if elf.e_flags & ldso.EF_ARM_ABI_FLOAT_HARD else "soft"
-                target = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
-                return target, dynamic_info(elf)
-            finally:
-                elf.release()
+            float_abi = None
+            if elf.e_machine == Machine.ARM:
+                float_abi = "hard" if elf.e_flags & ldso.EF_ARM_ABI_FLOAT_HARD else "soft"
+            target = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
+            return target, dynamic_info(elf)
     except UsdtscanError:
         return None
 
@@ -123,45 +121,70 @@ def closure(
     loader = memo.loaders.get(target)
     if loader is None:
         loader = memo.loaders[target] = ldso.Loader(target, environ=environ, sysroot=sysroot)
-    top = ldso.Ancestor(path, dynamic.rpath, dynamic.runpath)
-    loaded_names: set[str] = set()
-    loaded_files: set[str] = {os.path.realpath(path)}
+    loading = _Loading(result, loader, memo, scan, {os.path.realpath(path)})
     if dynamic.soname:
-        loaded_names.add(dynamic.soname)
-    # (object, its dynamic info, the chain of objects that loaded it, nearest first)
-    queue: deque[tuple[ldso.Ancestor, DynamicInfo, tuple[ldso.Ancestor, ...], str]] = deque(
-        [(top, dynamic, (), "")]
-    )
+        loading.names.add(dynamic.soname)
+    queue = deque([_Needing(ldso.Ancestor(path, dynamic.rpath, dynamic.runpath), dynamic, (), "")])
     while queue:
-        owner, info, chain, owner_name = queue.popleft()
-        for name in info.needed:
-            if name in loaded_names:
-                continue
-            loaded_names.add(name)
-            resolution = loader.resolve(
-                name, owner.origin, info.rpath, info.runpath, inherited=chain
-            )
-            dependency = Dependency(name, owner_name, resolution)
-            if resolution.path is None:
-                result.unresolved.append(dependency)
-                continue
-            real = os.path.realpath(resolution.path)
-            if real in loaded_files:
-                continue
-            loaded_files.add(real)
-            result.libraries.append(dependency)
-            if scan:
-                if real not in memo.scans:
-                    memo.scans[real] = scan_or_error(resolution.path)
-                dependency.scanned = memo.scans[real]
-            child = memo.dynamic(resolution.path)
-            if child is None or child[1] is None:
-                continue
-            if child[1].soname:
-                loaded_names.add(child[1].soname)
-            ancestor = ldso.Ancestor(resolution.path, child[1].rpath, child[1].runpath)
-            queue.append((ancestor, child[1], (owner, *chain), name))
+        needing = queue.popleft()
+        for name in needing.info.needed:
+            child = loading.load(name, needing)
+            if child is not None:
+                queue.append(child)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Needing:
+    """An object whose DT_NEEDED entries are still to load: its dynamic info,
+    the chain of objects that loaded it (nearest first), the name it was loaded by."""
+
+    owner: ldso.Ancestor
+    info: DynamicInfo
+    chain: tuple[ldso.Ancestor, ...]
+    owner_name: str
+
+
+@dataclass(slots=True)
+class _Loading:
+    """One closure being computed: what is loaded so far, by name and by file."""
+
+    result: Closure
+    loader: ldso.Loader
+    memo: Memo
+    scan: bool
+    files: set[str]
+    names: set[str] = field(default_factory=set)
+
+    def load(self, name: str, needing: _Needing) -> _Needing | None:
+        """Load one DT_NEEDED name of ``needing``; what the new library needs in turn."""
+        if name in self.names:
+            return None
+        self.names.add(name)
+        info = needing.info
+        resolution = self.loader.resolve(
+            name, needing.owner.origin, info.rpath, info.runpath, inherited=needing.chain
+        )
+        dependency = Dependency(name, needing.owner_name, resolution)
+        if resolution.path is None:
+            self.result.unresolved.append(dependency)
+            return None
+        real = os.path.realpath(resolution.path)
+        if real in self.files:
+            return None
+        self.files.add(real)
+        self.result.libraries.append(dependency)
+        if self.scan:
+            if real not in self.memo.scans:
+                self.memo.scans[real] = scan_or_error(resolution.path)
+            dependency.scanned = self.memo.scans[real]
+        child = self.memo.dynamic(resolution.path)
+        if child is None or child[1] is None:
+            return None
+        if child[1].soname:
+            self.names.add(child[1].soname)
+        ancestor = ldso.Ancestor(resolution.path, child[1].rpath, child[1].runpath)
+        return _Needing(ancestor, child[1], (needing.owner, *needing.chain), name)
 
 
 def probe_count(scanned: ScannedFile) -> int:

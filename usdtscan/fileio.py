@@ -51,12 +51,19 @@ _KIND_OF_SPECIAL = {
 }
 
 
-def describe_os_error(exc: OSError) -> str:
-    """The reason part of ``usdtscan: PATH: reason`` for a failed system call."""
-    if exc.errno == errno.ENOENT:
-        return "no such file or directory"
+def describe_os_error(
+    exc: OSError, missing: str = "no such file or directory", denied: str = "permission denied"
+) -> str:
+    """The reason part of ``usdtscan: PATH: reason`` for a failed system call:
+    the one describer of every reader (files, archives, walks, processes).
+
+    ``missing`` and ``denied`` let a caller say what is missing or refused in
+    its own terms (a process, for ``/proc/PID/maps``).
+    """
+    if exc.errno in (errno.ENOENT, errno.ESRCH):
+        return missing
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
+        return denied
     if exc.errno == errno.ELOOP:
         return "too many levels of symbolic links"
     return exc.strerror or str(exc)

@@ -49,6 +49,7 @@ from typing import Any
 
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
+from .fileio import MEMBERS_IN_MEMORY, describe_os_error
 from .magic import ELF_MAGIC, is_macho
 from .model import ArchiveMember as Origin
 from .model import ScannedFile
@@ -345,7 +346,7 @@ class ArchiveReader:
         except UsdtscanError:
             raise
         except self.errors as exc:
-            raise MalformedFileError(self.path, _describe(exc)) from None
+            raise MalformedFileError(self.path, _damage(exc)) from None
 
     # -- .deb ------------------------------------------------------------------
 
@@ -529,7 +530,11 @@ def _hidden_by(path: str, upper: _Layer) -> bool:
     return "" in upper.opaque
 
 
-def _describe(exc: BaseException) -> str:
+def _damage(exc: BaseException) -> str:
+    """What a decompressor's, tarfile's or zipfile's exception says of the archive
+    (a failed system call is described as every reader describes one)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"broken archive: {describe_os_error(exc)}"
     text = str(exc) or type(exc).__name__
     if isinstance(exc, EOFError):
         return f"truncated archive ({text})"
@@ -741,12 +746,10 @@ def _list(value: Any) -> list[Any]:
 
 
 def _open_file(path: str) -> Stream:
-    from .scan import _describe_os_error
-
     try:
         stream = open(path, "rb")  # noqa: SIM115 (closed by the caller)
     except OSError as exc:
-        raise FileAccessError(path, _describe_os_error(exc)) from None
+        raise FileAccessError(path, describe_os_error(exc)) from None
     info = os.fstat(stream.fileno())
     if not stat.S_ISREG(info.st_mode):
         stream.close()
@@ -770,7 +773,7 @@ def read_archive(path: str, scan_bytes: ScanBytes) -> list[tuple[Origin, Scanned
         except UsdtscanError as exc:
             reader.results.append((Origin(path, ""), ScannedFile(path, error=exc.reason)))
         except reader.errors as exc:
-            reader.results.append((Origin(path, ""), ScannedFile(path, error=_describe(exc))))
+            reader.results.append((Origin(path, ""), ScannedFile(path, error=_damage(exc))))
         return reader.results
     with _open_file(path) as stream:
         kind = archive_kind(stream.read(262))
@@ -837,15 +840,13 @@ def members_in_memory(path: str, wanted: Callable[[str], bool]) -> Iterator[list
     in memory so that readers taking a path (:func:`usdtscan.scan.mapped`)
     open ``ARCHIVE!member`` as a file; released on exit.  A damaged archive
     yields the members read before the damage and then raises."""
-    from .scan import IN_MEMORY
-
     held: list[str] = []
     failure: str | None = None
 
     def keep(display: str, data: bytes) -> ScannedFile:
         member = display[len(path) + 1 :].split("!")[-1]
         if wanted(member):
-            IN_MEMORY[display] = data
+            MEMBERS_IN_MEMORY[display] = data
             held.append(display)
         return ScannedFile(display)
 
@@ -858,4 +859,4 @@ def members_in_memory(path: str, wanted: Callable[[str], bool]) -> Iterator[list
         yield held
     finally:
         for name in held:
-            IN_MEMORY.pop(name, None)
+            MEMBERS_IN_MEMORY.pop(name, None)

@@ -13,7 +13,6 @@ runtime address is its link-time address plus the bias.  A semaphore is a
 
 from __future__ import annotations
 
-import errno
 import mmap
 import os
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from . import debuginfo
 from .elf import ElfFile, Segment, SegmentType
 from .errors import FileAccessError, NotObjectFileError, UsdtscanError
-from .fileio import opened
+from .fileio import describe_os_error, opened
 from .magic import ELF_MAGIC
 from .model import ScannedFile
 from .scan import scan
@@ -83,15 +82,12 @@ class ProcessScan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _describe(exc: OSError) -> str:
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return (
-            "permission denied (another user's process: run as that user or as root, "
-            "or see /proc/sys/kernel/yama/ptrace_scope)"
-        )
-    if exc.errno in (errno.ENOENT, errno.ESRCH):
-        return "no such process"
-    return exc.strerror or str(exc)
+# What describe_os_error says of another user's process, or one that exited.
+NO_PROCESS = "no such process"
+PROCESS_DENIED = (
+    "permission denied (another user's process: run as that user or as root, "
+    "or see /proc/sys/kernel/yama/ptrace_scope)"
+)
 
 
 def parse_maps(text: str) -> Iterator[Mapping]:
@@ -117,7 +113,7 @@ def read_maps(pid: int) -> list[Mapping]:
         with open(path, encoding="utf-8", errors="surrogateescape") as stream:
             text = stream.read()
     except OSError as exc:
-        raise FileAccessError(path, _describe(exc)) from None
+        raise FileAccessError(path, describe_os_error(exc, NO_PROCESS, PROCESS_DENIED)) from None
     return list(parse_maps(text))
 
 
@@ -155,7 +151,8 @@ class _Memory:
         try:
             self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            self.problem = f"cannot read {self.path}: {_describe(exc)}; semaphore values unknown"
+            reason = describe_os_error(exc, NO_PROCESS, PROCESS_DENIED)
+            self.problem = f"cannot read {self.path}: {reason}; semaphore values unknown"
 
     def read_u16(self, address: int, byteorder: str) -> int | None:
         if self._fd is None:

@@ -31,11 +31,10 @@ from .sieve import without_probes
 from .stapsdt import iter_sites, scan_elf
 from .symbols import FunctionIndex, SymbolIndex, function_index, symbol_index
 
-# Older names, for code written before the move to fileio: the OSError
-# describer, and the members of packages and images held in memory under
-# their ARCHIVE!member names (filled by usdtscan.packages.members_in_memory),
-# which opened() serves to the readers that open a file by its path.
-_describe_os_error = describe_os_error
+# An older name, for code written before the move to fileio: the members
+# of packages and images held in memory under their ARCHIVE!member names
+# (filled by usdtscan.packages.members_in_memory), which opened() serves to
+# the readers that open a file by its path.
 IN_MEMORY = MEMBERS_IN_MEMORY
 
 
@@ -320,8 +319,8 @@ def scan_if_object(
     debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
     arch: str | None = None,
 ) -> ScannedFile | list[ScannedFile] | None:
-    """For a file a tree walk found: None unless it starts like an object file,
-    else what :func:`scan_or_error` gives (for an ``ar`` archive, what
+    """For a file a tree walk found: None unless it starts like an object file
+    (or is no longer there), else what :func:`scan_or_error` gives (for an ``ar`` archive, what
     :func:`scan_each` gives).
 
     One ``open`` and one 64-byte read decide, without an ``fstat`` (the
@@ -331,6 +330,8 @@ def scan_if_object(
     """
     try:
         fd = os.open(path, OPEN_FLAGS)
+    except FileNotFoundError:
+        return None  # gone since the walk listed it: see usdtscan.walk
     except OSError as exc:
         return ScannedFile(path, error=describe_os_error(exc))
     try:

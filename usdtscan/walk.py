@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .fileio import describe_os_error
 from .magic import ELF_MAGIC, is_archive, is_macho
 from .model import ScannedFile
 
@@ -138,65 +139,89 @@ def has_object_magic(path: str) -> bool:
         os.close(fd)
 
 
-def _reason(error: OSError) -> str:
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    return error.strerror or str(error)
+_Key = tuple[int, int]  # (device, inode)
 
 
-def _candidates(
-    root: str, stats: WalkStats, images: bool = False, one_file_system: bool = False
-) -> tuple[list[tuple[str, tuple[int, int]]], list[tuple[str, str]]]:
-    """Every regular file below ``root`` with its (device, inode), and the
-    directories that could not be listed.  Symlinks to files are kept (their
-    target's inode dedupes them); symlinks to directories are not descended,
-    and a directory reached twice (a bind mount of an ancestor) is skipped.
-    A directory on another device than its parent is a mount point: it is
-    skipped with ``one_file_system``, or when it is a pseudo file system."""
-    files: list[tuple[str, tuple[int, int]]] = []
-    failures: list[tuple[str, str]] = []
-    visited: set[tuple[int, int]] = set()
-    pseudo: frozenset[int] | None = None
-    pending: list[tuple[str, int | None]] = [(root, None)]
-    while pending:
-        directory, parent_device = pending.pop()
-        try:
-            info = os.stat(directory)
-            key = (info.st_dev, info.st_ino)
-            if key in visited:
+class _Walker:
+    """One walk below ``root``: every regular file with its (device, inode), and
+    the directories that could not be listed.
+
+    Symlinks to files are kept (their target's inode dedupes them);
+    symlinks to directories are not descended, and a directory reached
+    twice (a bind mount of an ancestor) is skipped.  A directory on another
+    device than its parent is a mount point: it is skipped with
+    ``one_file_system``, or when it is a pseudo file system.  An entry that
+    vanishes between the listing of its directory and its own ``stat`` or
+    listing (a tree under a running build) is skipped, as ``find
+    -ignore_readdir_race`` skips it: it is no longer there to scan.
+    """
+
+    def __init__(self, root: str, stats: WalkStats, images: bool, one_file_system: bool) -> None:
+        self.root = root
+        self.stats = stats
+        self.images = images
+        self.one_file_system = one_file_system
+        self.files: list[tuple[str, _Key]] = []
+        self.failures: list[tuple[str, str]] = []
+        self._visited: set[_Key] = set()
+        self._pseudo: frozenset[int] | None = None
+
+    def run(self) -> None:
+        pending: list[tuple[str, int | None]] = [(self.root, None)]
+        while pending:
+            directory, parent_device = pending.pop()
+            try:
+                listed = self._list(directory, parent_device)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and directory != self.root:
+                    continue  # vanished since its parent was listed
+                reason = f"cannot list directory: {describe_os_error(exc)}"
+                self.failures.append((directory, reason))
                 continue
-            visited.add(key)
-            if parent_device is not None and info.st_dev != parent_device:
-                if pseudo is None:
-                    pseudo = pseudo_devices()
-                if one_file_system or info.st_dev in pseudo:
-                    stats.mounts_skipped += 1
-                    continue
-            with os.scandir(directory) as entries:
-                listing = list(entries)
-            if images and directory != root and any(e.name == "oci-layout" for e in listing):
-                files.append((directory, key))  # an OCI image layout: read as one image
-                continue
-        except OSError as exc:
-            failures.append((directory, f"cannot list directory: {_reason(exc)}"))
-            continue
+            if listed is not None:
+                device, listing = listed
+                pending.extend((path, device) for path in self._entries(listing, device))
+
+    def _list(
+        self, directory: str, parent_device: int | None
+    ) -> tuple[int, list[os.DirEntry[str]]] | None:
+        """The device and entries of ``directory``; None when it is not to be entered."""
+        info = os.stat(directory)
+        key = (info.st_dev, info.st_ino)
+        if key in self._visited:
+            return None
+        self._visited.add(key)
+        if parent_device is not None and info.st_dev != parent_device:
+            if self._pseudo is None:
+                self._pseudo = pseudo_devices()
+            if self.one_file_system or info.st_dev in self._pseudo:
+                self.stats.mounts_skipped += 1
+                return None
+        with os.scandir(directory) as entries:
+            listing = list(entries)
+        if self.images and directory != self.root and any(e.name == "oci-layout" for e in listing):
+            self.files.append((directory, key))  # an OCI image layout: read as one image
+            return None
+        return info.st_dev, listing
+
+    def _entries(self, listing: list[os.DirEntry[str]], device: int) -> Iterator[str]:
+        """Record the files of one listing; the subdirectories to walk."""
         for entry in listing:
             try:
                 if entry.is_symlink():
                     target = os.stat(entry.path)  # raises on a loop or dangling link
                     if stat.S_ISREG(target.st_mode):
-                        files.append((entry.path, (target.st_dev, target.st_ino)))
+                        self.files.append((entry.path, (target.st_dev, target.st_ino)))
                     elif not stat.S_ISDIR(target.st_mode):
-                        stats.special += 1
+                        self.stats.special += 1
                 elif entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, info.st_dev))
+                    yield entry.path
                 elif entry.is_file(follow_symlinks=False):
-                    files.append((entry.path, (info.st_dev, entry.inode())))
+                    self.files.append((entry.path, (device, entry.inode())))
                 else:
-                    stats.special += 1
+                    self.stats.special += 1
             except OSError:
-                continue  # a dangling or looping symlink is not a file to report
-    return files, failures
+                continue  # a dangling or looping symlink, or a vanished entry: nothing to report
 
 
 def walk_tree(
@@ -209,16 +234,17 @@ def walk_tree(
     """Each regular file below ``root``, sorted by path, each inode once, to be
     scanned if it has an object magic; then each directory that could not be listed."""
     stats = WalkStats() if stats is None else stats
-    files, failures = _candidates(root, stats, images, one_file_system)
-    files.sort()
-    for path, key in files:
+    walker = _Walker(root, stats, images, one_file_system)
+    walker.run()
+    walker.files.sort()
+    for path, key in walker.files:
         if key in seen:
             stats.duplicates += 1
             continue
         seen.add(key)
         stats.files += 1
         yield Target(path, None, True)
-    for directory, reason in sorted(failures):
+    for directory, reason in sorted(walker.failures):
         stats.listing_errors += 1
         yield Target(directory, reason)
 
@@ -254,14 +280,33 @@ def object_files(targets: Iterable[Target]) -> Iterator[Target]:
 
 
 def summary(stats: WalkStats, files: Sequence[ScannedFile]) -> str:
-    """The closing line of ``-r``: how much was looked at and what came of it."""
-    elf = sum(1 for f in files if f.format == "elf")
-    macho = sum(1 for f in files if f.format == "macho")
-    with_probes = sum(1 for f in files if f.sites)
-    sites = sum(len(f.sites) for f in files)
-    probes = sum(len({(s.provider, s.name) for s in f.sites}) for f in files)
-    errors = sum(1 for f in files if f.error is not None)
+    """The closing line of ``-r``: how much was looked at and what came of it.
+
+    The members of static libraries are counted as members, with their
+    archives, not as ELF files: ``/usr/lib`` holds 3,000 ELF files and
+    24,000 archive members, and "27,000 ELF" would say neither.
+    """
+    from .archive import static_library_of
+
+    elf = macho = members = with_probes = sites = probes = errors = 0
+    archives: set[str] = set()
+    for scanned in files:
+        library = static_library_of(scanned)
+        if library is not None:
+            members += 1
+            archives.add(library)
+        elif scanned.format == "elf":
+            elf += 1
+        elif scanned.format == "macho":
+            macho += 1
+        with_probes += bool(scanned.sites)
+        sites += len(scanned.sites)
+        probes += len({(s.provider, s.name) for s in scanned.sites})
+        errors += scanned.error is not None
+    kinds = f"{elf} ELF, {macho} Mach-O"
+    if members:
+        kinds += f", {len(archives)} ar archives ({members} members)"
     return (
-        f"usdtscan: {stats.files} files seen, {elf} ELF, {macho} Mach-O, "
+        f"usdtscan: {stats.files} files seen, {kinds}, "
         f"{with_probes} with probes, {probes} probes, {sites} sites, {errors} errors"
     )
