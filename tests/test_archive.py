@@ -235,3 +235,50 @@ def test_parallel_walk_returns_members(tmp_path: Path, capsys: pytest.CaptureFix
     files = json.loads(capsys.readouterr().out)["files"]
     assert len(files) == 30
     assert all(f["error"] is None for f in files)
+
+
+# -- usdtscan check on a static library: each member is linted ----------------------
+
+
+def test_check_lints_each_member_as_the_object_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    from usdtscan.fileio import MEMBERS_IN_MEMORY
+
+    path = ARCHIVES / "x86_64" / "libfx.a"
+    assert main(["check", str(path)]) == 0
+    together = capsys.readouterr().out
+    assert "scan_each()" not in together
+    for name in MEMBERS:
+        alone_path = ARCHIVES / "x86_64" / name
+        assert main(["check", str(alone_path)]) == 0
+        alone = capsys.readouterr().out
+        assert alone.startswith(f"{alone_path}: x86_64 ELF64, ")
+        assert alone.replace(str(alone_path), f"{path}({name})") in together
+    assert not MEMBERS_IN_MEMORY  # each member's bytes are released after its lint
+    assert main(["check", "--json", str(path)]) == 0
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert [f["path"] for f in files] == [f"{path}({name})" for name in MEMBERS]
+
+
+def test_check_on_a_thin_archive_with_a_missing_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("libfx-thin.a", *MEMBERS):
+        shutil.copy(ARCHIVES / "armhf" / name, tmp_path / name)
+    (tmp_path / "sem.o").unlink()
+    assert main(["check", str(tmp_path / "libfx-thin.a")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"usdtscan: {tmp_path / 'libfx-thin.a'}[sem.o]: thin archive member "
+        f"{tmp_path / 'sem.o'}: No such file or directory"
+    ]
+    assert f"{tmp_path / 'libfx-thin.a'}[probes.o]: arm ELF32" in captured.out
+
+
+def test_check_on_a_damaged_archive_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "bad-size.a"
+    damaged.write_bytes(_damaged(tmp_path)["bad-size.a"])
+    assert main(["check", str(damaged)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"usdtscan: {damaged}: bad ar member size")

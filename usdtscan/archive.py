@@ -32,8 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import FileChangedError, MalformedFileError, UsdtscanError
-from .fileio import ByteSource, BytesReader, SliceReader
-from .magic import AR_MAGICS, ELF_MAGIC
+from .fileio import MEMBERS_IN_MEMORY, ByteSource, BytesReader, SliceReader, opened
+from .magic import AR_MAGICS, ELF_MAGIC, is_archive
 from .model import ArchiveMember, ScannedFile
 from .sieve import without_probes
 
@@ -415,6 +415,42 @@ def _scan_member_notes(
     if scanned.symbols is not None:
         scanned.symbols = FileSymbols(source.path, reread=MemberReader(archive.path, member))
     return scanned
+
+
+def each_object(path: str) -> Iterator[tuple[str, str | None]]:
+    """For readers that open what they read by path (``usdtscan check``'s lint):
+    ``(path, None)`` for any file but a static library; for one, each ELF
+    member as ``(lib.a(m.o), None)``, its bytes held in
+    :data:`~usdtscan.fileio.MEMBERS_IN_MEMORY` (which
+    :func:`~usdtscan.fileio.opened` serves) until the next member is asked
+    for.  ``(name, reason)`` for an archive or member that cannot be read.
+    """
+    try:
+        with opened(path) as reader:
+            if not is_archive(reader.head(24)):
+                yield path, None
+                return
+            yield from _held_members(path, reader)
+    except UsdtscanError as exc:
+        yield path, exc.reason
+
+
+def _held_members(path: str, reader: ByteSource) -> Iterator[tuple[str, str | None]]:
+    archive = read_archive(path, reader)
+    for member in archive.members:
+        name = archive.member_path(member)
+        try:
+            content = member_data(archive, reader, member)
+        except OSError as exc:
+            yield name, f"thin archive member {member.external}: {exc.strerror or exc}"
+            continue
+        if content[:4] != ELF_MAGIC:
+            continue
+        MEMBERS_IN_MEMORY[name] = content
+        try:
+            yield name, None
+        finally:
+            MEMBERS_IN_MEMORY.pop(name, None)
 
 
 @dataclass(frozen=True, slots=True)
