@@ -283,6 +283,37 @@ def test_docker_save_and_oci_archive_tarballs(
         assert docker["usr/lib/libfx.so"]["archive"]["image"] == "docker.io/library/fx:1.0"
 
 
+def test_static_library_in_a_deb_is_read_member_by_member(built: Path) -> None:
+    """A -dev package's libfoo.a goes through the same ar reader as the .deb itself."""
+    need("dpkg-deb")
+    library = FIXTURE_BIN.parent / "archives" / "x86_64" / "libfx.a"
+    tree = built / "debroot-static"
+    (tree / "usr/lib").mkdir(parents=True)
+    shutil.copy(library, tree / "usr/lib/libfx.a")
+    (tree / "DEBIAN").mkdir()
+    (tree / "DEBIAN/control").write_text(
+        "Package: fx-dev\nVersion: 1.0\nArchitecture: amd64\n"
+        "Maintainer: usdtscan <tests@example.org>\nDescription: fixture archive\n"
+    )
+    deb = built / "fx-dev_1.0_amd64.deb"
+    subprocess.run(
+        ["dpkg-deb", "-Zxz", "--build", str(tree), str(deb)], check=True, capture_output=True
+    )
+    files, result = listing(str(deb))
+    assert result.returncode == 0, result.stderr
+    found = members(files, deb)
+    alone, _ = listing(str(library))
+    assert sorted(found) == sorted(
+        f"usr/lib/{path[len(str(library.parent)) + 1 :]}" for path in alone
+    )
+    for path, scanned in alone.items():
+        inside = found[f"usr/lib/{path[len(str(library.parent)) + 1 :]}"]
+        assert sites_of(inside) == sites_of(scanned) and scanned["probes"]
+        assert inside["archive"]["containers"] == ["data.tar.xz"]
+        # Symbol operands decode from the member's own symbol table.
+        assert [p["args"] for p in inside["probes"]] == [p["args"] for p in scanned["probes"]]
+
+
 def test_recursive_descends_into_archives_only_when_asked(built: Path) -> None:
     tree = built / "tree"
     tree.mkdir(exist_ok=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import FileChangedError, MalformedFileError, UsdtscanError
 from .fileio import MEMBERS_IN_MEMORY, ByteSource, BytesReader, SliceReader, opened
@@ -137,8 +137,7 @@ class Entry:
     ``table_kind`` says the header is not a member: a symbol table
     (``gnu``, ``gnu64``, ``bsd``, ``bsd64``) or the long-name table
     (:data:`LONG_NAMES`).  In a thin archive
-    the content of a member is not stored (``next_offset`` follows the
-    header).
+    the content of a member is not stored (``data_end`` is the header's end).
     """
 
     name: str
@@ -146,8 +145,13 @@ class Entry:
     size: int
     content_offset: int
     content_size: int
-    next_offset: int
+    data_end: int
     table_kind: str | None = None
+
+    @property
+    def next_offset(self) -> int:
+        """Where the next header starts: members are padded to an even offset."""
+        return self.data_end + (self.data_end & 1)
 
 
 def parse_header(path: str, header: bytes, offset: int) -> tuple[str, int]:
@@ -165,9 +169,17 @@ def parse_header(path: str, header: bytes, offset: int) -> tuple[str, int]:
     return raw_name, int(size_text)
 
 
-def iter_entries(path: str, source: ByteSource, thin: bool = False) -> Iterator[Entry]:
+def iter_entries(
+    path: str, source: ByteSource, thin: bool = False, partial: bool = False
+) -> Iterator[Entry]:
     """Every header after the magic, in order, each checked against the file's
-    size before it is yielded; the long-name table is read as it is met."""
+    size before it is yielded; the long-name table is read as it is met.
+
+    A member that runs past the end raises; with ``partial`` (a .deb, whose
+    ``data.tar`` is read as a stream) it is first yielded cut to what the
+    file holds, so that the members of a cut download read before the cut
+    are still listed.
+    """
     long_names = b""
     offset = 8
     end = source.size
@@ -179,6 +191,17 @@ def iter_entries(path: str, source: ByteSource, thin: bool = False) -> Iterator[
         header = source.read(offset, _HEADER, "ar member header")
         raw_name, size = parse_header(path, header, offset)
         entry = _entry(path, source, offset, raw_name, size, long_names, thin)
+        if entry.data_end > end:
+            cut = MalformedFileError(
+                path, f"ar member {entry.name!r} runs past the end ({size} bytes)", offset
+            )
+            if partial:
+                held = max(0, min(entry.content_size, end - entry.content_offset))
+                yield replace(entry, content_size=held)
+            raise cut
+        if size < entry.content_offset - offset - _HEADER:
+            reason = f"ar member {entry.name!r}: name longer than member"
+            raise MalformedFileError(path, reason, offset)
         if entry.table_kind == LONG_NAMES:
             long_names = source.read(entry.content_offset, entry.content_size, "ar long names")
         yield entry
@@ -206,17 +229,10 @@ def _entry(
         kind = None
     # A thin archive stores the symbol table and the long names, not the members.
     stored = size if (kind is not None or not thin) else 0
-    if data_offset + stored > source.size:
-        raise MalformedFileError(
-            path, f"ar member {name!r} runs past the end ({size} bytes)", offset
-        )
-    if size < name_length:
-        raise MalformedFileError(path, f"ar member {name!r}: name longer than member", offset)
-    next_offset = data_offset + stored
-    next_offset += next_offset & 1
-    return Entry(
-        name, offset, size, data_offset + name_length, size - name_length, next_offset, kind
-    )
+    data_end = data_offset + stored
+    content_size = max(0, size - name_length)
+    content_offset = data_offset + name_length
+    return Entry(name, offset, size, content_offset, content_size, data_end, kind)
 
 
 def _member_name(
@@ -348,7 +364,7 @@ def member_source(archive: Archive, data: ByteSource, member: Member) -> ByteSou
         return BytesReader(name, file.read())
 
 
-def scan_archive(
+def scan_library(
     path: str,
     data: ByteSource,
     debug_dirs: tuple[str, ...] | None,

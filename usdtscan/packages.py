@@ -45,14 +45,17 @@ import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
-from .fileio import MEMBERS_IN_MEMORY, describe_os_error
-from .magic import ELF_MAGIC, is_macho
+from .fileio import MEMBERS_IN_MEMORY, ByteSource, BytesReader, FileReader, describe_os_error
+from .magic import AR_MAGICS, ELF_MAGIC, is_archive, is_macho
 from .model import ArchiveMember as Origin
 from .model import ScannedFile
+
+if TYPE_CHECKING:
+    from .symbols import SymbolIndex
 
 # Byte streams of many kinds (files, tar and zip members, decompressors): only
 # read() is common to all, so they are typed loosely.
@@ -65,7 +68,6 @@ RATIO_FLOOR = 256 << 20
 MAX_DEPTH = 4
 HEAD = 8
 
-AR_MAGIC = b"!<arch>\n"
 RPM_MAGIC = b"\xed\xab\xee\xdb"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _COMPRESSIONS = {
@@ -92,7 +94,7 @@ def compression_of(head: bytes) -> str | None:
 def archive_kind(head: bytes) -> str | None:
     """What archive the first bytes announce, or None (a tar is found by
     its ``ustar`` magic at offset 257, so ``head`` should hold 262 bytes)."""
-    if head.startswith(AR_MAGIC) and head[8:24].rstrip(b" ").startswith(b"debian-binary"):
+    if head.startswith(AR_MAGICS[0]) and head[8:24].rstrip(b" ").startswith(b"debian-binary"):
         return "deb"
     if head.startswith(RPM_MAGIC):
         return "rpm"
@@ -238,7 +240,7 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
 # -- the reader ------------------------------------------------------------------
 
 
-ScanBytes = Callable[[str, bytes], ScannedFile]
+ScanBytes = Callable[[str, bytes], ScannedFile | list[ScannedFile]]
 
 
 @dataclass(slots=True)
@@ -283,7 +285,7 @@ class ArchiveReader:
                 return
             head += stream.read(262 - len(head))
             nested = archive_kind(head)
-            if nested is None:
+            if nested is None and not is_archive(head):
                 return
             if depth >= MAX_DEPTH:
                 reason = f"archives nested deeper than {MAX_DEPTH}: not opened (an archive bomb?)"
@@ -295,7 +297,7 @@ class ArchiveReader:
             self.results.append((origin, ScannedFile(display, error=exc.reason)))
             return
         if nested is None:
-            self.results.append((origin, self.scan_bytes(display, data)))
+            self._scanned(origin, self.scan_bytes(display, data))
             return
         if nested == "compressed" and not self._is_compressed_tar(data):
             return  # a .gz man page, not a tarball
@@ -319,6 +321,17 @@ class ArchiveReader:
             )
         if failure is not None:
             self.results.append((origin, failure))
+
+    def _scanned(self, origin: Origin, scanned: ScannedFile | list[ScannedFile]) -> None:
+        """Record a scan; a static library's members are named ``lib.a(m.o)``
+        inside the package, as the listing names them outside."""
+        if isinstance(scanned, ScannedFile):
+            self.results.append((origin, scanned))
+            return
+        for one in scanned:
+            inside = one.member_of.member if one.member_of is not None else None
+            member = origin.member if inside is None else f"{origin.member}({inside})"
+            self.results.append((replace(origin, member=member), one))
 
     def _is_compressed_tar(self, data: bytes) -> bool:
         kind = compression_of(data[:8])
@@ -351,12 +364,18 @@ class ArchiveReader:
     # -- .deb ------------------------------------------------------------------
 
     def _deb(self, source: Stream, depth: int) -> None:
+        """A .deb is an ``ar`` archive, read by :mod:`usdtscan.archive` as a static
+        library is; its ``data.tar`` member is streamed from where it lies."""
+        from .archive import iter_entries
+
         found = False
-        for name, _size, stream in ar_members(self.path, source):
-            if not name.startswith("data.tar"):
+        ar = _byte_source(self.path, source)
+        for entry in iter_entries(self.path, ar, partial=True):
+            if entry.table_kind is not None or not entry.name.startswith("data.tar"):
                 continue
             found = True
-            self._tar(_maybe_decompressed(stream, self.budget), depth, (name,), None)
+            stream = _SourceStream(ar, entry.content_offset, entry.content_size)
+            self._tar(_maybe_decompressed(stream, self.budget), depth, (entry.name,), None)
         if not found:
             raise MalformedFileError(self.path, "a .deb without a data.tar member")
 
@@ -541,56 +560,34 @@ def _damage(exc: BaseException) -> str:
     return f"broken archive: {text}"
 
 
-def ar_members(path: str, source: Stream) -> Iterator[tuple[str, int, Stream]]:
-    """The members of an ``ar`` archive as a .deb uses it (short names only)."""
-    if source.read(8) != AR_MAGIC:
-        raise MalformedFileError(path, "not an ar archive")
-    offset = 8
-    while True:
-        header = source.read(60)
-        if not header:
-            return
-        if len(header) == 1 and header == b"\n":
-            return
-        if len(header) < 60 or header[58:60] != b"`\n":
-            raise MalformedFileError(path, "truncated or bad ar member header", offset)
-        name = header[:16].decode("latin-1").rstrip(" ").rstrip("/")
-        size_text = header[48:58].decode("latin-1").strip()
-        if not size_text.isdigit():
-            raise MalformedFileError(path, f"bad ar member size {size_text!r}", offset)
-        size = int(size_text)
-        member = _Bounded(source, size)
-        yield name, size, member
-        member.skip_rest()
-        if member.remaining:
-            raise MalformedFileError(path, f"ar member {name!r} is truncated", offset)
-        if size % 2:
-            source.read(1)
-        offset += 60 + size + size % 2
+def _byte_source(path: str, stream: Stream) -> ByteSource:
+    """The package as a :class:`~usdtscan.fileio.ByteSource`: the open file
+    itself, or the bytes of a package nested in another (held in memory)."""
+    if isinstance(stream, io.BytesIO):
+        return BytesReader(path, stream.getvalue())
+    return FileReader(path, stream.fileno())
 
 
-class _Bounded(io.RawIOBase):
-    """The next ``size`` bytes of a stream, as a stream."""
+class _SourceStream(io.RawIOBase):
+    """``size`` bytes at ``offset`` of a ByteSource, as a stream."""
 
-    def __init__(self, source: Stream, size: int) -> None:
+    def __init__(self, source: ByteSource, offset: int, size: int) -> None:
         self.source = source
+        self.position = offset
         self.remaining = size
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self.source.read(min(len(buffer), self.remaining))
-        buffer[: len(data)] = data
-        self.remaining -= len(data)
-        return len(data)
-
-    def skip_rest(self) -> None:
-        while self.remaining:
-            data = self.source.read(min(self.remaining, 1 << 20))
-            if not data:
-                return
-            self.remaining -= len(data)
+        size = min(len(buffer), self.remaining, 1 << 20)
+        if not size:
+            return 0
+        data = self.source.read(self.position, size, "package member")
+        buffer[:size] = data
+        self.position += size
+        self.remaining -= size
+        return size
 
 
 # -- images ----------------------------------------------------------------------
@@ -757,7 +754,7 @@ def _open_file(path: str) -> Stream:
     return stream
 
 
-def read_archive(path: str, scan_bytes: ScanBytes) -> list[tuple[Origin, ScannedFile]]:
+def read_package(path: str, scan_bytes: ScanBytes) -> list[tuple[Origin, ScannedFile]]:
     """Every object member of the archive or image at ``path``, scanned.
 
     Raises :class:`UsdtscanError` when ``path`` cannot be opened or is not
@@ -789,28 +786,52 @@ def read_archive(path: str, scan_bytes: ScanBytes) -> list[tuple[Origin, Scanned
 
 def scan_member_bytes(
     path: str, data: bytes, debug_dirs: tuple[str, ...] | None, arch: str | None
-) -> ScannedFile:
-    """Scan one member held in memory.  Its symbol table is read now, while
-    the bytes are here, for the members that have probes (symbol operands)."""
-    from .elf import ElfFile
+) -> ScannedFile | list[ScannedFile]:
+    """Scan one member held in memory (each ELF member of a static library).
+    Its symbol table is read now, while the bytes are here, for the members
+    that have probes (symbol operands)."""
     from .scan import FileSymbols, scan_data
-    from .symbols import symbol_index
 
+    if is_archive(data[:24]):
+        return _scan_static_library(path, data, debug_dirs, arch)
     try:
         scanned = scan_data(path, data, debug_dirs, arch)
     except UsdtscanError as exc:
         return ScannedFile(path, error=exc.reason)
     symbols = scanned.symbols
     if isinstance(symbols, FileSymbols) and symbols.debug_path is None:
-        try:
-            elf = ElfFile(path, data)
-            try:
-                scanned.symbols = symbol_index(elf)
-            finally:
-                elf.release()
-        except UsdtscanError:
-            scanned.symbols = None
+        scanned.symbols = _symbol_index(path, data)
     return scanned
+
+
+def _scan_static_library(
+    path: str, data: bytes, debug_dirs: tuple[str, ...] | None, arch: str | None
+) -> ScannedFile | list[ScannedFile]:
+    from .archive import MemberReader, scan_library
+    from .scan import FileSymbols
+
+    try:
+        members = scan_library(path, BytesReader(path, data), debug_dirs, arch)
+    except UsdtscanError as exc:
+        return ScannedFile(path, error=exc.reason)
+    for scanned in members:
+        symbols = scanned.symbols
+        if isinstance(symbols, FileSymbols) and isinstance(symbols.reread, MemberReader):
+            member = symbols.reread.member
+            if member.data_offset is not None:
+                start = member.data_offset
+                scanned.symbols = _symbol_index(scanned.path, data[start : start + member.size])
+    return members
+
+
+def _symbol_index(path: str, data: bytes) -> SymbolIndex | None:
+    from .elf import ElfFile
+    from .symbols import symbol_index
+
+    try:
+        return symbol_index(ElfFile(path, data))
+    except UsdtscanError:
+        return None
 
 
 def scan_archive(
@@ -823,11 +844,11 @@ def scan_archive(
     if the archive is damaged; raises :class:`UsdtscanError` when ``path``
     cannot be opened or is not an archive."""
 
-    def scan_bytes(display: str, data: bytes) -> ScannedFile:
+    def scan_bytes(display: str, data: bytes) -> ScannedFile | list[ScannedFile]:
         return scan_member_bytes(display, data, debug_dirs, arch)
 
     results = []
-    for origin, scanned in read_archive(path, scan_bytes):
+    for origin, scanned in read_package(path, scan_bytes):
         if origin.member:
             scanned.member_of = origin
         results.append(scanned)
@@ -851,7 +872,7 @@ def members_in_memory(path: str, wanted: Callable[[str], bool]) -> Iterator[list
         return ScannedFile(display)
 
     try:
-        for _origin, scanned in read_archive(path, keep):
+        for _origin, scanned in read_package(path, keep):
             if scanned.error is not None and failure is None:
                 failure = scanned.error
         if failure is not None and not held:

@@ -57,7 +57,7 @@ def _scan_target(target: Target) -> ScannedFile | list[ScannedFile] | None:
 
             if not looks_like_archive(target.path):
                 return None
-            return _scan_archive(target.path, debug_dirs, arch, None)
+            return _scan_package(target.path, debug_dirs, arch, None)
         if isinstance(found, list):  # a static library: one result per member
             return found
         scanned = found
@@ -72,11 +72,11 @@ def _scan_target(target: Target) -> ScannedFile | list[ScannedFile] | None:
         if is_oci_layout(target.path) or (
             scanned.error.startswith("not an ") and looks_like_archive(target.path)
         ):
-            return _scan_archive(target.path, debug_dirs, arch, scanned)
+            return _scan_package(target.path, debug_dirs, arch, scanned)
     return scanned
 
 
-def _scan_archive(
+def _scan_package(
     path: str, debug_dirs: tuple[str, ...] | None, arch: str | None, fallback: ScannedFile | None
 ) -> list[ScannedFile] | ScannedFile:
     from .errors import UsdtscanError

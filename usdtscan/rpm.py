@@ -25,6 +25,7 @@ payloads) are reported as unsupported rather than misread.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,8 +108,6 @@ def cpio_members(path: str, source: Stream) -> Iterator[tuple[str, int, Stream]]
     Hard-linked files carry their data on the last link only; the others
     have size 0 and are skipped, so each file's bytes are scanned once.
     """
-    from .packages import _Bounded
-
     offset = 0
     while True:
         header = source.read(CPIO_HEADER)
@@ -131,7 +130,7 @@ def cpio_members(path: str, source: Stream) -> Iterator[tuple[str, int, Stream]]
         name = name_bytes.rstrip(b"\0").decode("utf-8", "backslashreplace")
         if name == CPIO_TRAILER:
             return
-        member = _Bounded(source, size)
+        member = Bounded(source, size)
         if mode & 0o170000 == 0o100000 and size:
             yield name, size, member
         member.skip_rest()
@@ -139,3 +138,27 @@ def cpio_members(path: str, source: Stream) -> Iterator[tuple[str, int, Stream]]
             raise MalformedFileError(path, f"cpio member {name!r} is truncated", offset)
         source.read(-size % 4)
         offset += CPIO_HEADER + name_size + size
+
+
+class Bounded(io.RawIOBase):
+    """The next ``size`` bytes of a stream, as a stream."""
+
+    def __init__(self, source: Stream, size: int) -> None:
+        self.source = source
+        self.remaining = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.source.read(min(len(buffer), self.remaining))
+        buffer[: len(data)] = data
+        self.remaining -= len(data)
+        return len(data)
+
+    def skip_rest(self) -> None:
+        while self.remaining:
+            data = self.source.read(min(self.remaining, 1 << 20))
+            if not data:
+                return
+            self.remaining -= len(data)

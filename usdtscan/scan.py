@@ -338,9 +338,9 @@ def scan_if_object(
         reader = FileReader(path, fd)
         head = reader.head(24)
         if is_archive(head):
-            from .archive import scan_archive
+            from .archive import scan_library
 
-            return scan_archive(path, reader, debug_dirs, arch, walked=True)
+            return scan_library(path, reader, debug_dirs, arch, walked=True)
         if head[:4] != ELF_MAGIC and not is_macho(head):
             return None
         quick = without_probes(reader, sdt_section_only=True) if head[:4] == ELF_MAGIC else None
@@ -365,9 +365,9 @@ def scan_each(
     path = os.fspath(path)
     with opened(path) as reader:
         if is_archive(reader.head(24)):
-            from .archive import scan_archive
+            from .archive import scan_library
 
-            return scan_archive(path, reader, debug_dirs, arch)
+            return scan_library(path, reader, debug_dirs, arch)
         return [_scan_open(reader, debug_dirs, arch)]
 
 
