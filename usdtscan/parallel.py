@@ -14,12 +14,20 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from .errors import UsdtscanError
+from .fileio import OPEN_FLAGS, FileReader
+from .magic import ELF_MAGIC, is_archive, is_macho
 from .model import ScannedFile
 from .scan import scan_each_or_error, scan_if_object
+from .sieve import without_probes
 from .walk import Target
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult, Pool
 
 # Below this many files a pool's start-up outweighs the work.
 MIN_FILES_FOR_POOL = 8
@@ -125,20 +133,122 @@ def _results(
     jobs: int,
     debug_dirs: tuple[str, ...] | None,
     arch: str | None,
-) -> Iterator[ScannedFile | list[ScannedFile] | None]:
+) -> Iterator[_Result]:
     _set_options((debug_dirs, arch))
     if jobs <= 1 or len(targets) < MIN_FILES_FOR_POOL:
         yield from map(_scan_target, targets)
         return
-    import multiprocessing
+    pooled = _Pooled(targets, min(jobs, len(targets)), (debug_dirs, arch))
+    try:
+        yield from pooled.results()
+    finally:
+        pooled.close()
 
-    jobs = min(jobs, len(targets))
-    # Chunks big enough that a tree of small files is not one round trip per
-    # file, small enough that a few huge libraries do not end up in one chunk.
-    chunk = max(1, min(64, len(targets) // (jobs * 16)))
-    context = multiprocessing.get_context("fork")
-    with context.Pool(jobs, initializer=_start_worker, initargs=((debug_dirs, arch),)) as pool:
-        yield from pool.imap(_scan_target, targets, chunksize=chunk)
+
+_Result = ScannedFile | list[ScannedFile] | None
+# What _answer_here says of a target that is worth a worker's time.
+_DEFER = "defer"
+_LIBRARY = "library"
+
+
+def _answer_here(target: Target) -> _Result | str:
+    """The answer for a walked file when it is cheaper to give here than to ship
+    the file to a worker and its answer back: a file that is not an object, an
+    ELF file whose headers say it holds no probe (:mod:`usdtscan.sieve`), and
+    (``_LIBRARY``) a static library, whose 24,000 members under /usr/lib cost
+    as much to pickle back as to read.  ``_DEFER`` for the rest.
+    """
+    if target.error is not None or not target.check_magic:
+        return _DEFER
+    try:
+        fd = os.open(target.path, OPEN_FLAGS)
+    except OSError:
+        return _DEFER  # the worker says why (or skips a file that vanished)
+    try:
+        reader = FileReader(target.path, fd)
+        head = reader.head(24)
+        if head[:4] == ELF_MAGIC:
+            return without_probes(reader, sdt_section_only=True) or _DEFER
+        if is_archive(head):
+            return _LIBRARY
+        return _DEFER if (_archives or is_macho(head)) else None
+    except UsdtscanError:
+        return _DEFER
+    finally:
+        os.close(fd)
+
+
+class _Pooled:
+    """Targets answered here or by worker processes, in target order.
+
+    Only the files that need a full read go to the workers, in batches, so
+    that a tree of 60,000 small files is not 60,000 round trips (and 24,000
+    pickled archive members); the pool is started when the first such file
+    is met, so a tree without one never forks.
+    """
+
+    def __init__(self, targets: Sequence[Target], jobs: int, options: _Options) -> None:
+        self.targets = targets
+        self.jobs = jobs
+        self.options = options
+        # Batches big enough that a tree of object files is not one round trip
+        # per file, small enough that a few huge libraries share no batch.
+        self.batch_size = max(1, min(64, len(targets) // (jobs * 16)))
+        self.pool: Pool | None = None
+        self.batch: list[Target] = []
+        # Answers in target order: ready ones, or (batch, index in it).
+        self.pending: deque[tuple[_Result, None, int] | tuple[None, _Batch, int]] = deque()
+        self.batch_slot: _Batch = _Batch()
+
+    def results(self) -> Iterator[_Result]:
+        for target in self.targets:
+            here = _answer_here(target)
+            if here == _LIBRARY:
+                here = _scan_target(target)
+            if here == _DEFER:
+                self.pending.append((None, self.batch_slot, len(self.batch)))
+                self.batch.append(target)
+                if len(self.batch) >= self.batch_size:
+                    self._submit()
+            else:
+                assert not isinstance(here, str)
+                self.pending.append((here, None, 0))
+            yield from self._ready(wait=False)
+        self._submit()
+        yield from self._ready(wait=True)
+
+    def _submit(self) -> None:
+        if not self.batch:
+            return
+        if self.pool is None:
+            import multiprocessing
+
+            context = multiprocessing.get_context("fork")
+            self.pool = context.Pool(self.jobs, initializer=_start_worker, initargs=(self.options,))
+        self.batch_slot.result = self.pool.map_async(_scan_target, self.batch)
+        self.batch = []
+        self.batch_slot = _Batch()
+
+    def _ready(self, wait: bool) -> Iterator[_Result]:
+        while self.pending:
+            answer, batch, index = self.pending[0]
+            if batch is not None:
+                if batch.result is None or not (wait or batch.result.ready()):
+                    return
+                answer = batch.result.get()[index]
+            self.pending.popleft()
+            yield answer
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+class _Batch:
+    """Targets sent to the workers together; ``result`` once submitted."""
+
+    result: AsyncResult[list[_Result]] | None = None
 
 
 class Progress:
