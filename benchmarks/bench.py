@@ -187,10 +187,25 @@ def file_commands(path: Path, full: bool) -> dict[str, Command]:
 
 
 def cases(
-    quick: bool, compiled: bool, huge: bool
+    quick: bool, compiled: bool, huge: bool, trees_only: bool = False
 ) -> tuple[list[tuple[str, dict[str, Command]]], list[str]]:
     found: list[tuple[str, dict[str, Command]]] = []
     notes: list[str] = []
+    if not trees_only:
+        _file_cases(found, notes, quick, compiled, huge)
+    trees = [tree for tree in TREES if Path(tree).is_dir()]
+    if trees and not quick:
+        found.append((" + ".join(trees), _tree_commands(trees)))
+    return found, notes
+
+
+def _file_cases(
+    found: list[tuple[str, dict[str, Command]]],
+    notes: list[str],
+    quick: bool,
+    compiled: bool,
+    huge: bool,
+) -> None:
     for label, path in (
         ("python3.11", Path("/usr/bin/python3.11")),
         ("libpython3.11.so", LIBPYTHON),
@@ -209,30 +224,18 @@ def cases(
             continue
         commands = file_commands(binary, full=count <= 100000)
         found.append((f"{count:,} probes", commands))
-    trees = [tree for tree in TREES if Path(tree).is_dir()]
-    if trees and not quick:
-        jobs = len(os.sched_getaffinity(0))
-        listing = " ".join(trees)
-        found.append(
-            (
-                " + ".join(trees),
-                {
-                    f"usdtscan -r -j {jobs} --json": [
-                        *USDTSCAN,
-                        "-r",
-                        "-j",
-                        str(jobs),
-                        "--json",
-                        *trees,
-                    ],
-                    "usdtscan -r -j 1 --json": [*USDTSCAN, "-r", "-j", "1", "--json", *trees],
-                    "find | xargs readelf -n": (
-                        f"find {listing} -type f -print0 | xargs -0 readelf -n >/dev/null 2>&1"
-                    ),
-                },
-            )
-        )
-    return found, notes
+
+
+def _tree_commands(trees: list[str]) -> dict[str, Command]:
+    jobs = len(os.sched_getaffinity(0))
+    listing = " ".join(trees)
+    return {
+        f"usdtscan -r -j {jobs} --json": [*USDTSCAN, "-r", "-j", str(jobs), "--json", *trees],
+        "usdtscan -r -j 1 --json": [*USDTSCAN, "-r", "-j", "1", "--json", *trees],
+        "find | xargs readelf -n": (
+            f"find {listing} -type f -print0 | xargs -0 readelf -n >/dev/null 2>&1"
+        ),
+    }
 
 
 def _get(results: list[Result], label: str, command: str, prefix: bool = False) -> Result | None:
@@ -325,6 +328,9 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="skip 100,000 probes and the trees")
     parser.add_argument(
+        "--trees-only", action="store_true", help="only the /usr/lib + /usr/bin row (-r)"
+    )
+    parser.add_argument(
         "--compiled", action="store_true", help="compile the N-probe inputs with fixtures/build.sh"
     )
     parser.add_argument(
@@ -342,7 +348,7 @@ def main() -> int:
     script = Path(PYTHON).with_name("usdtscan")
     USDTSCAN = [str(script)] if script.is_file() else [PYTHON, "-m", "usdtscan"]
 
-    found, notes = cases(options.quick, options.compiled, options.huge)
+    found, notes = cases(options.quick, options.compiled, options.huge, options.trees_only)
     results: list[Result] = []
     print(f"{'input':22} {'command':28} {'median s':>9} {'peak MiB':>9} {'runs':>4}", end=" ")
     print(f"{'vs usdtscan':>11}")
