@@ -53,3 +53,27 @@ def test_mypy_strict() -> None:
 def test_docs_build_without_warnings(tmp_path: object) -> None:
     result = _run(sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", "docs", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _definition_lengths() -> list[tuple[int, str, str]]:
+    """(lines, file, name) of every function and class in the package."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "usdtscan").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                assert node.end_lineno is not None
+                kind = "class" if isinstance(node, ast.ClassDef) else "def"
+                lines = node.end_lineno - node.lineno + 1
+                found.append((lines, str(path.relative_to(REPO)), f"{kind} {node.name}"))
+    return found
+
+
+def test_no_function_over_60_lines_and_no_class_over_220() -> None:
+    """Issue 10's size rule: short functions and classes that each do one job."""
+    found = _definition_lengths()
+    too_long = [item for item in found if item[0] > (220 if item[2].startswith("class") else 60)]
+    assert too_long == []
+    # The rule measures something: the package's largest class is well over 60 lines.
+    assert max(lines for lines, _, name in found if name.startswith("class")) > 60
