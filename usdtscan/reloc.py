@@ -36,7 +36,7 @@ _NONE_TYPES = {0}
 
 def _symbol_values(elf: ElfFile, table: Section) -> list[int]:
     """st_value of each symbol of a symbol table, by index."""
-    return [value for _name, value, *_rest in symbol_rows(elf, table)]
+    return [value for _name, _info, _other, _shndx, value, _size in symbol_rows(elf, table)]
 
 
 def _entries(elf: ElfFile, reloc: Section) -> list[tuple[int, int, int, int | None]]:
