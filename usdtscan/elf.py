@@ -221,6 +221,18 @@ def _section(index: int, row: tuple[int, ...], names: bytes) -> Section:
     )
 
 
+def _offsets_of(names: bytes, wanted: bytes) -> set[int]:
+    """Every offset of the name table at which the name ``wanted`` starts."""
+    offsets = set()
+    start = names.find(wanted + b"\0")
+    while start >= 0:
+        offsets.add(start)
+        start = names.find(wanted + b"\0", start + 1)
+    if names.endswith(wanted):  # a last name without its NUL
+        offsets.add(len(names) - len(wanted))
+    return offsets
+
+
 def _segment(row: tuple[int, ...], wide: bool) -> Segment:
     if wide:
         p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = row
@@ -259,6 +271,7 @@ class ElfFile:
         self.order = "<" if ei_data == ELFDATA2LSB else ">"
         self.addr_size = self.bits // 8
         self._layout = _LAYOUTS[ei_class, ei_data]
+        self._address = self._layout.address
         (
             self.e_type,
             self.e_machine,
@@ -307,7 +320,10 @@ class ElfFile:
 
     def read_address(self, data: bytes, offset: int) -> int:
         """The address-sized word at ``offset`` of bytes already read from this file."""
-        value: int = unpack_from(self.path, self._layout.address, data, offset, "address")[0]
+        try:  # not through unpack_from: 3 calls a note, 7.2 ms a 20k file there, 4.9 here
+            value: int = self._address.unpack_from(data, offset)[0]
+        except struct.error:
+            raise MalformedFileError(self.path, "truncated address", offset) from None
         return value
 
     def read_table(
@@ -377,14 +393,7 @@ class ElfFile:
         if self._sections is not None or not name or "\\" in name:
             return next((s for s in self.sections if s.name == name), None)
         rows, names = self._rows()
-        wanted = name.encode()
-        offsets = set()
-        start = names.find(wanted + b"\0")
-        while start >= 0:
-            offsets.add(start)
-            start = names.find(wanted + b"\0", start + 1)
-        if names.endswith(wanted):  # a last name without its NUL
-            offsets.add(len(names) - len(wanted))
+        offsets = _offsets_of(names, name.encode())
         return next((_section(i, r, names) for i, r in enumerate(rows) if r[0] in offsets), None)
 
     def section_data(self, section: Section) -> bytes:
