@@ -138,7 +138,6 @@ KNOWN_CYCLES = [
     },
     {"usdtscan.disasm", "usdtscan.sitecheck"},
     {"usdtscan.scan", "usdtscan.archive"},
-    {"usdtscan.packages", "usdtscan.rpm"},
 ]
 
 
