@@ -5,8 +5,6 @@ Each architecture's own operands are in tests/test_arch_<arch>.py."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from usdtscan.args import Memory, Register, Symbol, Unparsed, parse_operand
@@ -14,8 +12,6 @@ from usdtscan.args.common import parse_displacement, parse_int
 from usdtscan.args.consumers import BCC_SYMBOL_FAILS, verdicts
 from usdtscan.args.decode import Flag, decode, decode_argument
 from usdtscan.args.tokenize import parse_argument, tokenize
-from usdtscan.model import Site
-from usdtscan.uprobe import uprobe_event
 
 
 def reg(name: str, canonical: str, width: int, offset: int = 0, cls: str = "gpr") -> Register:
@@ -141,40 +137,6 @@ def test_consumer_verdicts() -> None:
     assert s390_index["libbpf"][0] is False and s390_index["gdb"][0] is False  # type: ignore[index]
 
 
-def _site(args: str, file_offset: int = 0x1040, semaphore: int | None = None) -> Site:
-    return Site(
-        provider="my-prov",
-        name="ev",
-        args_raw=args,
-        args=tokenize(args),
-        address=0x401040,
-        file_offset=file_offset,
-        semaphore_address=None,
-        semaphore_file_offset=semaphore,
-        function=None,
-    )
-
-
-def test_uprobe_line_x86_64() -> None:
-    site = _site("-4@-20(%rbp) 8@%rdx 4@$5 1@%ah 8f@%xmm0", semaphore=0x3010)
-    decoded = decode(site.args, "x86_64", 64)
-    event = uprobe_event(site, decoded, "x86_64", "/bin/app")
-    assert event.line == (
-        "p:my_prov/ev /bin/app:0x1040(0x3010) arg1=-20(%bp):s32 arg2=%dx:u64 "
-        "arg3=\\5:u32 arg4=%ax:b8@8/64"
-    )
-    assert event.unsupported == ("arg5: xmm0: the kernel cannot read vector registers",)
-
-
-def test_uprobe_symbol_uses_same_file_offset() -> None:
-    site = replace(_site("8@32+mp_(%rip) 8@(%rax,%rbx,8)"), address=0x201040)
-    decoded = decode(site.args, "x86_64", 64, symbols=_Symbols())
-    event = uprobe_event(site, decoded, "x86_64", "/x")
-    # mp_+32 = 0x21a020; the site at 0x201040 is at file offset 0x1040.
-    assert event.line == "p:my_prov/ev /x:0x1040 arg1=@+0x1a020:u64"
-    assert event.unsupported == ("arg2: the kernel cannot add an index register",)
-
-
 def test_register_pair_on_a_32_bit_target_is_unreadable() -> None:
     # Live proof (tests/test_live.py): on armhf -O2, fx:three's -8@r2 holds
     # 0x1122334455667788 in r2:r3 and GDB's $_probe_arg2 reads 0x55667788.
@@ -190,27 +152,3 @@ def test_register_pair_on_a_32_bit_target_is_unreadable() -> None:
     x86_64 = _verdict("-8@%eax", "x86_64", 64)
     assert x86_64["gdb"] == (True, "reads all of rax, beyond the eax the operand names")
     assert _verdict("-4@%eax", "i386", 32)["gdb"] == (True, None)
-
-
-def test_uprobe_line_leaves_out_a_register_pair() -> None:
-    """i386 -O2 passes an int64 in edx:eax but the note names eax alone."""
-    from usdtscan.args.analysis import analyze_site
-    from usdtscan.scan import scan
-    from usdtscan.uprobe import uprobe_event
-
-    from .conftest import FIXTURE_BIN
-
-    scanned = scan(FIXTURE_BIN / "i386" / "probes-O2")
-    (site,) = [s for s in scanned.sites if s.name == "loop"]
-    assert site.args_raw.split()[2] == "-8@%eax"
-    analysis = analyze_site(site, scanned)
-    assert analysis is not None
-    event = uprobe_event(site, analysis.arguments, "i386", "/x", bits=32)
-    assert event.line is not None and "arg3" not in event.line
-    assert event.unsupported == (
-        "arg3: 8-byte value in a register pair, of which the operand names only eax: "
-        "the tool reads eax alone, one half of the value",
-    )
-    # The same spelling on x86-64 names the low half of rax, which the kernel reads.
-    wide = uprobe_event(site, analysis.arguments, "i386", "/x", bits=64)
-    assert wide.unsupported == ()

@@ -71,3 +71,48 @@ def test_every_fixture_site_has_a_line_or_a_reason() -> None:
         assert event.line.split()[1].endswith(where)
         fetched = sum(part.startswith("arg") for part in event.line.split()[2:])
         assert fetched + len(event.unsupported) == len(site.site.args), site.site.name
+
+
+class _Symbols:
+    """The two symbols a hand-written x86-64 operand names (mp_ and g)."""
+
+    def address_of(self, name: str) -> int | None:
+        return {"mp_": 0x21A000, "g": 0x4000}.get(name)
+
+    def symbol_at(self, address: int) -> tuple[str, int] | None:
+        if 0x21A000 <= address < 0x21A100:
+            return "mp_", address - 0x21A000
+        return None
+
+
+def test_uprobe_symbol_uses_same_file_offset() -> None:
+    site = replace(_site("8@32+mp_(%rip) 8@(%rax,%rbx,8)"), address=0x201040)
+    decoded = decode(site.args, "x86_64", 64, symbols=_Symbols())
+    event = uprobe_event(site, decoded, "x86_64", "/x")
+    # mp_+32 = 0x21a020; the site at 0x201040 is at file offset 0x1040.
+    assert event.line == "p:my_prov/ev /x:0x1040 arg1=@+0x1a020:u64"
+    assert event.unsupported == ("arg2: the kernel cannot add an index register",)
+
+
+def test_uprobe_line_leaves_out_a_register_pair() -> None:
+    """i386 -O2 passes an int64 in edx:eax but the note names eax alone."""
+    from usdtscan.args.analysis import analyze_site
+    from usdtscan.scan import scan
+    from usdtscan.uprobe import uprobe_event
+
+    from .conftest import FIXTURE_BIN
+
+    scanned = scan(FIXTURE_BIN / "i386" / "probes-O2")
+    (site,) = [s for s in scanned.sites if s.name == "loop"]
+    assert site.args_raw.split()[2] == "-8@%eax"
+    analysis = analyze_site(site, scanned)
+    assert analysis is not None
+    event = uprobe_event(site, analysis.arguments, "i386", "/x", bits=32)
+    assert event.line is not None and "arg3" not in event.line
+    assert event.unsupported == (
+        "arg3: 8-byte value in a register pair, of which the operand names only eax: "
+        "the tool reads eax alone, one half of the value",
+    )
+    # The same spelling on x86-64 names the low half of rax, which the kernel reads.
+    wide = uprobe_event(site, analysis.arguments, "i386", "/x", bits=64)
+    assert wide.unsupported == ()
