@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import usdtscan
+from usdtscan.analysis import check_site_bytes
 from usdtscan.cli import main
 from usdtscan.render import json as json_render
-from usdtscan.sitecheck import SDT_NOPS, check_window
+from usdtscan.sitecheck import SDT_NOPS, check_by_table
 
 from .conftest import FIXTURE_BIN, REPO, corpus_binaries, fixture_binaries
 
@@ -99,7 +100,8 @@ def test_nop_table_agrees_with_capstone() -> None:
     for (machine, endian), patterns in SDT_NOPS.items():
         for pattern, text, mode in patterns:
             window = CodeWindow(0x1000, pattern + b"\x00" * 8, 0)
-            by_table = check_window(window, machine, endian)
+            by_table = check_by_table(window, machine, endian)
+            assert by_table is not None
             shown = (by_table.instruction, by_table.ok, by_table.size, by_table.mode)
             assert shown == (text, True, len(pattern), mode)
             if machine.startswith("riscv32"):
@@ -113,7 +115,8 @@ def test_unknown_bytes_fall_back_to_capstone() -> None:
     from usdtscan.model import CodeWindow
 
     window = CodeWindow(0x1000, bytes.fromhex("c3") + b"\x00" * 8, 0)
-    check = check_window(window, "x86_64", "little")
+    assert check_by_table(window, "x86_64", "little") is None
+    check = check_site_bytes(window, "x86_64", "little")
     assert (check.instruction, check.ok, check.reason) == ("retq", False, "not a nop")
 
 

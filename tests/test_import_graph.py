@@ -136,7 +136,6 @@ KNOWN_CYCLES = [
         "usdtscan.model",
         "usdtscan.uprobe",
     },
-    {"usdtscan.disasm", "usdtscan.sitecheck"},
     {"usdtscan.scan", "usdtscan.archive"},
 ]
 

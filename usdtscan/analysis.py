@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
 from .debuginfo import DEFAULT_DEBUG_DIRS
-from .model import Argument, ScannedFile, Site, SiteKind, Slice, SymbolLookup
-from .sitecheck import InstructionCheck, check_window
+from .model import Argument, CodeWindow, ScannedFile, Site, SiteKind, Slice, SymbolLookup
+from .sitecheck import InstructionCheck, check_by_table
 
 if TYPE_CHECKING:
     from .attach import AttachSpec, AttachTarget, ProbeFacts
@@ -129,6 +129,21 @@ def _decoders() -> tuple[Any, ...]:
 
 # One argument's analysis: its report, and its uprobe fetch-arg or why there is none.
 _Analyzed = tuple[ArgumentReport, str | None, str | None]
+
+
+def check_site_bytes(window: CodeWindow | None, machine: str, endian: str) -> InstructionCheck:
+    """The instruction at a site: by sitecheck's table, else by capstone (imported
+    only for bytes the table does not know), else why it cannot be told."""
+    known = check_by_table(window, machine, endian)
+    if known is not None:
+        return known
+    assert window is not None  # the table answers for a missing window
+    try:
+        from .disasm import disassemble_check
+
+        return disassemble_check(window, machine, endian)
+    except ImportError:  # pragma: no cover - capstone is a declared dependency
+        return InstructionCheck(None, False, reason="capstone is not installed")
 
 
 class _FileAnalyzer:
@@ -270,7 +285,7 @@ class _FileAnalyzer:
     def check(self, site: Site) -> InstructionCheck | None:
         if not self.analyzable(site):
             return None
-        return check_window(site.code, self.machine or "", self.endian)
+        return check_site_bytes(site.code, self.machine or "", self.endian)
 
     def uprobe(self, site: Site, event: str) -> UprobeEvent | None:
         if not self.analyzable(site):

@@ -102,8 +102,13 @@ SDT_NOPS: dict[tuple[str, str], tuple[tuple[bytes, str, str], ...]] = {
 }
 
 
-def check_window(window: CodeWindow | None, machine: str, endian: str) -> InstructionCheck:
-    """Check the bytes at a site: by the table, else by capstone, else say why not."""
+def check_by_table(window: CodeWindow | None, machine: str, endian: str) -> InstructionCheck | None:
+    """Check the bytes at a site by the table alone; None when it does not know them.
+
+    The caller (:func:`usdtscan.analysis.check_site_bytes`) then asks capstone,
+    which is imported only for those bytes, and never by this module: that keeps
+    ``disasm``, which builds on this table, from being imported back.
+    """
     if window is None:
         return InstructionCheck(None, False, reason="no bytes for the site in this file")
     at = window.site_offset
@@ -111,11 +116,4 @@ def check_window(window: CodeWindow | None, machine: str, endian: str) -> Instru
         if window.data.startswith(pattern, at):
             encoding = nop_encoding(window, machine)
             return InstructionCheck(text, True, len(pattern), mode, encoding=encoding)
-    try:
-        from .disasm import disassemble_check
-    except ImportError:  # pragma: no cover - capstone is a declared dependency
-        return InstructionCheck(None, False, reason="capstone is not installed")
-    try:
-        return disassemble_check(window, machine, endian)
-    except ImportError:
-        return InstructionCheck(None, False, reason="capstone is not installed")
+    return None
