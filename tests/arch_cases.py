@@ -70,3 +70,16 @@ def uprobe_fetches(args: str, machine: str, bits: int) -> tuple[str | None, tupl
     head = "p:my_prov/ev /x:0x1040"
     line = None if event.line is None else event.line.removeprefix(head).lstrip()
     return line, event.unsupported
+
+
+class HandSymbols:
+    """The two symbols that hand-written x86 operands name (``mp_`` and ``g``), as
+    a file's symbol table would resolve them (tests of decode and of uprobe)."""
+
+    def address_of(self, name: str) -> int | None:
+        return {"mp_": 0x21A000, "g": 0x4000}.get(name)
+
+    def symbol_at(self, address: int) -> tuple[str, int] | None:
+        if 0x21A000 <= address < 0x21A100:
+            return "mp_", address - 0x21A000
+        return None

@@ -13,6 +13,8 @@ from usdtscan.args.consumers import BCC_SYMBOL_FAILS, verdicts
 from usdtscan.args.decode import Flag, decode, decode_argument
 from usdtscan.args.tokenize import parse_argument, tokenize
 
+from .arch_cases import HandSymbols
+
 
 def reg(name: str, canonical: str, width: int, offset: int = 0, cls: str = "gpr") -> Register:
     return Register(name, canonical, width, offset, cls)
@@ -76,28 +78,18 @@ def test_junk_decodes_what_the_string_holds() -> None:
     assert Flag.UNPARSED in decoded[1].flags
 
 
-class _Symbols:
-    def address_of(self, name: str) -> int | None:
-        return {"mp_": 0x21A000, "g": 0x4000}.get(name)
-
-    def symbol_at(self, address: int) -> tuple[str, int] | None:
-        if 0x21A000 <= address < 0x21A100:
-            return "mp_", address - 0x21A000
-        return None
-
-
 def test_symbols_resolve_through_the_symbol_table() -> None:
-    (one,) = decode(tokenize("8@32+mp_(%rip)"), "x86_64", 64, symbols=_Symbols())
+    (one,) = decode(tokenize("8@32+mp_(%rip)"), "x86_64", 64, symbols=HandSymbols())
     assert one.location == Symbol("mp_", 32, True, 0x21A020)
-    (got,) = decode(tokenize("-4@g@GOTOFF(%ebx)"), "i386", 32, symbols=_Symbols())
+    (got,) = decode(tokenize("-4@g@GOTOFF(%ebx)"), "i386", 32, symbols=HandSymbols())
     assert isinstance(got.location, Memory) and got.location.symbol is not None
     assert got.location.symbol.address == 0x4000
-    (missing,) = decode(tokenize("8@nosuch(%rip)"), "x86_64", 64, symbols=_Symbols())
+    (missing,) = decode(tokenize("8@nosuch(%rip)"), "x86_64", 64, symbols=HandSymbols())
     assert Flag.UNRESOLVED_SYMBOL in missing.flags
 
 
 def test_numeric_rip_relative_uses_the_end_of_the_instruction() -> None:
-    (arg,) = decode(tokenize("8@0x10(%rip)"), "x86_64", 64, symbols=_Symbols(), next_pc=0x21A001)
+    (arg,) = decode(tokenize("8@0x10(%rip)"), "x86_64", 64, symbols=HandSymbols(), next_pc=0x21A001)
     assert arg.location == Symbol("mp_", 0x11, True, 0x21A011)
 
 

@@ -12,6 +12,7 @@ from usdtscan.args.tokenize import tokenize
 from usdtscan.model import Site
 from usdtscan.uprobe import event_name, site_event_name, uprobe_event
 
+from .arch_cases import HandSymbols
 from .conftest import FIXTURE_BIN
 
 
@@ -73,21 +74,9 @@ def test_every_fixture_site_has_a_line_or_a_reason() -> None:
         assert fetched + len(event.unsupported) == len(site.site.args), site.site.name
 
 
-class _Symbols:
-    """The two symbols a hand-written x86-64 operand names (mp_ and g)."""
-
-    def address_of(self, name: str) -> int | None:
-        return {"mp_": 0x21A000, "g": 0x4000}.get(name)
-
-    def symbol_at(self, address: int) -> tuple[str, int] | None:
-        if 0x21A000 <= address < 0x21A100:
-            return "mp_", address - 0x21A000
-        return None
-
-
 def test_uprobe_symbol_uses_same_file_offset() -> None:
     site = replace(_site("8@32+mp_(%rip) 8@(%rax,%rbx,8)"), address=0x201040)
-    decoded = decode(site.args, "x86_64", 64, symbols=_Symbols())
+    decoded = decode(site.args, "x86_64", 64, symbols=HandSymbols())
     event = uprobe_event(site, decoded, "x86_64", "/x")
     # mp_+32 = 0x21a020; the site at 0x201040 is at file offset 0x1040.
     assert event.line == "p:my_prov/ev /x:0x1040 arg1=@+0x1a020:u64"
