@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from usdtscan.analysis import Verdict
 from usdtscan.args.analysis import analyze_file, analyze_site
 from usdtscan.args.consumers import verdicts
 from usdtscan.args.decode import DecodedArgument, decode, decode_argument
 from usdtscan.args.location import Location, Register, Unparsed
 from usdtscan.args.tokenize import parse_argument, tokenize
+from usdtscan.basetypes import Verdict
 from usdtscan.model import Site
 from usdtscan.scan import scan
 from usdtscan.uprobe import uprobe_event

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 import usdtscan
-from usdtscan.attach import AttachSpec, AttachTarget, attach_specs, c_string
+from usdtscan import attach_specs
+from usdtscan.attach import AttachSpec, AttachTarget, c_string
 
 from .conftest import FIXTURE_BIN, REPO, corpus_file, run_usdtscan
 from .dofwriter import ElfFunction, Probe, Provider, write_dof, write_elf

@@ -37,11 +37,13 @@ _LAZY: dict[str, str] = {
             "ProbeReport",
             "SiteReport",
             "SliceReport",
-            "UprobeEvent",
-            "Verdict",
-            "analyze",
+            "attach_specs",
         ),
         ".analysis",
+    ),
+    **dict.fromkeys(
+        ("Argument", "BaseAdjustment", "FileFormat", "SiteKind", "UprobeEvent", "Verdict"),
+        ".basetypes",
     ),
     **dict.fromkeys(
         ("Constant", "Location", "Memory", "Register", "Symbol", "Unparsed"), ".args.location"
@@ -58,16 +60,12 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
-            "Argument",
-            "BaseAdjustment",
             "DofInfo",
-            "FileFormat",
             "NoteValues",
             "OtherNote",
             "Probe",
             "ScannedFile",
             "Site",
-            "SiteKind",
             "Slice",
             "Stability",
             "StapsdtInfo",
@@ -75,8 +73,8 @@ _LAZY: dict[str, str] = {
         ),
         ".model",
     ),
-    **dict.fromkeys(("probes", "scan"), ".scan"),
-    **dict.fromkeys(("AttachSpec", "AttachTarget", "attach_specs"), ".attach"),
+    **dict.fromkeys(("analyze", "probes", "scan"), ".scan"),
+    **dict.fromkeys(("AttachSpec", "AttachTarget"), ".attach"),
     **dict.fromkeys(("CPythonCheck", "MarkerFile", "check_cpython"), ".cpython.check"),
     **dict.fromkeys(("MarkerReport", "MarkerSite"), ".cpython.verdict"),
     **dict.fromkeys(("Change", "DiffResult", "diff"), ".diff"),
@@ -93,12 +91,11 @@ if TYPE_CHECKING:
         ProbeReport,
         SiteReport,
         SliceReport,
-        UprobeEvent,
-        Verdict,
-        analyze,
+        attach_specs,
     )
     from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
-    from .attach import AttachSpec, AttachTarget, attach_specs
+    from .attach import AttachSpec, AttachTarget
+    from .basetypes import Argument, BaseAdjustment, FileFormat, SiteKind, UprobeEvent, Verdict
     from .cpython.check import CPythonCheck, MarkerFile, check_cpython
     from .cpython.verdict import MarkerReport, MarkerSite
     from .demangle import demangle
@@ -112,23 +109,19 @@ if TYPE_CHECKING:
     )
     from .lint import Finding, LintResult, lint
     from .model import (
-        Argument,
-        BaseAdjustment,
         DofInfo,
-        FileFormat,
         NoteValues,
         OtherNote,
         Probe,
         ScannedFile,
         Site,
-        SiteKind,
         Slice,
         Stability,
         StapsdtInfo,
         group_sites,
     )
     from .provider import DeclaredProbe, ProviderFileError, read_provider_file
-    from .scan import probes, scan
+    from .scan import analyze, probes, scan
 
 __all__ = [
     "Argument",

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
-from .debuginfo import DEFAULT_DEBUG_DIRS
-from .model import Argument, CodeWindow, ScannedFile, Site, SiteKind, Slice, SymbolLookup
+from .basetypes import Argument, SiteKind, UprobeEvent, Verdict
 from .sitecheck import InstructionCheck, check_by_table
 
 if TYPE_CHECKING:
     from .attach import AttachSpec, AttachTarget, ProbeFacts
     from .disasm import Instruction
+    from .model import CodeWindow, ScannedFile, Site, Slice, SymbolLookup
 
 __all__ = [
     "ArgumentReport",
@@ -49,31 +49,10 @@ __all__ = [
     "Unparsed",
     "UprobeEvent",
     "Verdict",
-    "analyze",
     "analyze_scanned",
+    "attach_specs",
     "event_names",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """Whether one consumer (libbpf, bcc, gdb) can read an argument; ``why`` says why
-    not, or, with ``ok`` true, is a caveat."""
-
-    ok: bool
-    why: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UprobeEvent:
-    """The ``uprobe_events`` line of a site, and the arguments the kernel cannot express.
-
-    ``line`` is None when the site cannot be traced this way (``reason`` says why).
-    """
-
-    line: str | None
-    unsupported: tuple[str, ...] = ()
-    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,17 +450,6 @@ def analyze_scanned(scanned: ScannedFile, demangle: bool = True) -> FileReport:
     return FileReport(scanned, sites, probes, slices)
 
 
-def analyze(
-    path: str | os.PathLike[str],
-    debug_dirs: tuple[str, ...] | None = DEFAULT_DEBUG_DIRS,
-    arch: str | None = None,
-) -> FileReport:
-    """Scan ``path`` (as :func:`usdtscan.scan` does, raising what it raises) and analyze it."""
-    from .scan import scan
-
-    return analyze_scanned(scan(path, debug_dirs, arch))
-
-
 class StreamedReport:
     """A :class:`FileReport` whose sites are analyzed as the scan reads them.
 
@@ -588,3 +556,19 @@ class StreamedReport:
             provider, _, name = key.partition("\0")
             numbers = (indices,) if isinstance(indices, int) else tuple(indices)
             yield ProbeReport(provider, name, (), numbers, analyzer)
+
+
+def attach_specs(
+    report: FileReport | StreamedReport | ScannedFile, target: AttachTarget | None = None
+) -> list[tuple[ProbeReport, tuple[AttachSpec, ...]]]:
+    """Each probe of the file and every tool's spec for it.
+
+    ``target`` names the file for the tools (default: the file as given,
+    made absolute; :func:`usdtscan.attach.process_target` for a process).  The same specs
+    are :attr:`usdtscan.ProbeReport.attach`.
+    """
+    if not isinstance(report, FileReport | StreamedReport):
+        report = analyze_scanned(report)
+    if target is None:
+        return [(probe, probe.attach) for probe in report.probes]
+    return [(probe, probe.attach_to(target)) for probe in report.probes]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from .errors import FileChangedError, MalformedFileError, UsdtscanError
@@ -364,12 +364,15 @@ def member_source(archive: Archive, data: ByteSource, member: Member) -> ByteSou
         return BytesReader(name, file.read())
 
 
+MemberScanner = Callable[[ByteSource, "MemberReader"], ScannedFile]
+"""Scans one ELF member from its bytes; the second argument reads them again,
+for the member's symbol table on first use.  :mod:`usdtscan.scan` passes its
+scanner in, so that the archive reader, which it dispatches to, does not
+import it back."""
+
+
 def scan_library(
-    path: str,
-    data: ByteSource,
-    debug_dirs: tuple[str, ...] | None,
-    arch: str | None,
-    walked: bool = False,
+    path: str, data: ByteSource, scan_member: MemberScanner, walked: bool = False
 ) -> list[ScannedFile]:
     """One ScannedFile per ELF member, named ``ARCHIVE(MEMBER)``, in archive order.
 
@@ -384,7 +387,7 @@ def scan_library(
     archive = read_archive(path, data)
     results = []
     for member in archive.members:
-        scanned = _scan_member(archive, data, member, (debug_dirs, arch), walked)
+        scanned = _scan_member(archive, data, member, scan_member, walked)
         if scanned is None:
             continue
         if scanned.error is not None:
@@ -395,11 +398,8 @@ def scan_library(
     return results
 
 
-_Options = tuple[tuple[str, ...] | None, str | None]  # debug directories, architecture
-
-
 def _scan_member(
-    archive: Archive, data: ByteSource, member: Member, options: _Options, walked: bool
+    archive: Archive, data: ByteSource, member: Member, scan_member: MemberScanner, walked: bool
 ) -> ScannedFile | None:
     """The scan of one member; None for a member that is not ELF (the linker
     skips those too)."""
@@ -414,23 +414,18 @@ def _scan_member(
     # Most members hold no probe: their section headers say so.
     scanned = without_probes(source, sdt_section_only=walked)
     if scanned is None:
-        scanned = _scan_member_notes(archive, member, source, options, walked)
+        scanned = _scan_member_notes(archive, member, source, scan_member)
     scanned.member_of = where
     return scanned
 
 
 def _scan_member_notes(
-    archive: Archive, member: Member, source: ByteSource, options: _Options, walked: bool
+    archive: Archive, member: Member, source: ByteSource, scan_member: MemberScanner
 ) -> ScannedFile:
-    from .scan import FileSymbols, scan_data
-
     try:
-        scanned = scan_data(source.path, source, *options, walked=walked)
+        return scan_member(source, MemberReader(archive.path, member))
     except UsdtscanError as exc:
         return ScannedFile(source.path, error=exc.reason)
-    if scanned.symbols is not None:
-        scanned.symbols = FileSymbols(source.path, reread=MemberReader(archive.path, member))
-    return scanned
 
 
 def each_object(path: str) -> Iterator[tuple[str, str | None]]:
@@ -484,8 +479,6 @@ class MemberReader:
         if self.member.external is not None:
             with open(self.member.external, "rb") as file:
                 return file.read()
-        from .scan import mapped
-
         assert self.member.data_offset is not None
-        with mapped(self.archive_path) as data:
+        with opened(self.archive_path) as data:
             return data.read(self.member.data_offset, self.member.size, "ar member")

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .args.location import Memory, Symbol
-from .model import ScannedFile, SiteKind
+from .basetypes import SiteKind
 
 if TYPE_CHECKING:
-    from .analysis import FileReport, ProbeReport, SiteReport, StreamedReport
+    from .analysis import ProbeReport, SiteReport
+    from .model import ScannedFile
 
 TOOLS = ("bpftrace", "bcc", "libbpf", "perf", "stap", "gdb")
 DOF_TOOL = "dtrace"
@@ -469,19 +470,3 @@ def _same_mount_namespace(pid: int) -> bool:
     except OSError:
         # Unreadable (no permission): the /proc/PID/root form is right in either case.
         return False
-
-
-def attach_specs(
-    report: FileReport | StreamedReport | ScannedFile, target: AttachTarget | None = None
-) -> list[tuple[ProbeReport, tuple[AttachSpec, ...]]]:
-    """Each probe of the file and every tool's spec for it.
-
-    ``target`` names the file for the tools (default: the file as given,
-    made absolute; :func:`process_target` for a process).  The same specs
-    are :attr:`usdtscan.ProbeReport.attach`.
-    """
-    if isinstance(report, ScannedFile):
-        report = report.analyze()
-    if target is None:
-        return [(probe, probe.attach) for probe in report.probes]
-    return [(probe, probe.attach_to(target)) for probe in report.probes]

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .model import CodeWindow, Site
 from .sitecheck import InstructionCheck, nop_encoding
+
+if TYPE_CHECKING:
+    from .model import CodeWindow, Site
 
 # andi $r0, $r0, 0: the LoongArch nop, little-endian.
 _LOONGARCH_NOP = bytes.fromhex("00004003")

@@ -808,10 +808,10 @@ def _scan_static_library(
     path: str, data: bytes, debug_dirs: tuple[str, ...] | None, arch: str | None
 ) -> ScannedFile | list[ScannedFile]:
     from .archive import MemberReader, scan_library
-    from .scan import FileSymbols
+    from .scan import FileSymbols, member_scanner
 
     try:
-        members = scan_library(path, BytesReader(path, data), debug_dirs, arch)
+        members = scan_library(path, BytesReader(path, data), member_scanner(debug_dirs, arch))
     except UsdtscanError as exc:
         return ScannedFile(path, error=exc.reason)
     for scanned in members:

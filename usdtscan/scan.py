@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from . import debuginfo
 from .elf import ElfFile
@@ -30,6 +31,9 @@ from .model import FileFormat, ReaderResult, ScannedFile, Site
 from .sieve import without_probes
 from .stapsdt import iter_sites, scan_elf
 from .symbols import FunctionIndex, SymbolIndex, function_index, symbol_index
+
+if TYPE_CHECKING:
+    from .analysis import FileReport
 
 # An older name, for code written before the move to fileio: the members
 # of packages and images held in memory under their ARCHIVE!member names
@@ -314,6 +318,22 @@ def _streamed_functions(
     return functions
 
 
+def member_scanner(
+    debug_dirs: tuple[str, ...] | None, arch: str | None, walked: bool = False
+) -> Callable[[ByteSource, Callable[[], bytes]], ScannedFile]:
+    """The scanner of one ``ar`` member (:data:`usdtscan.archive.MemberScanner`):
+    :func:`scan_data` over its bytes, its symbol table read again through
+    ``reread`` on first use, since a member has no path of its own to reopen."""
+
+    def scan_member(source: ByteSource, reread: Callable[[], bytes]) -> ScannedFile:
+        scanned = scan_data(source.path, source, debug_dirs, arch, walked=walked)
+        if scanned.symbols is not None:
+            scanned.symbols = FileSymbols(source.path, reread=reread)
+        return scanned
+
+    return scan_member
+
+
 def scan_if_object(
     path: str,
     debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
@@ -340,7 +360,7 @@ def scan_if_object(
         if is_archive(head):
             from .archive import scan_library
 
-            return scan_library(path, reader, debug_dirs, arch, walked=True)
+            return scan_library(path, reader, member_scanner(debug_dirs, arch, True), walked=True)
         if head[:4] != ELF_MAGIC and not is_macho(head):
             return None
         quick = without_probes(reader, sdt_section_only=True) if head[:4] == ELF_MAGIC else None
@@ -367,7 +387,7 @@ def scan_each(
         if is_archive(reader.head(24)):
             from .archive import scan_library
 
-            return scan_library(path, reader, debug_dirs, arch)
+            return scan_library(path, reader, member_scanner(debug_dirs, arch))
         return [_scan_open(reader, debug_dirs, arch)]
 
 
@@ -393,6 +413,18 @@ def scan_or_error(
         return scan(path, debug_dirs, arch)
     except UsdtscanError as exc:
         return ScannedFile(os.fspath(path), error=exc.reason)
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    debug_dirs: tuple[str, ...] | None = debuginfo.DEFAULT_DEBUG_DIRS,
+    arch: str | None = None,
+) -> FileReport:
+    """Scan ``path`` (as :func:`scan` does, raising what it raises) and analyze it
+    (:func:`usdtscan.analysis.analyze_scanned`): the two stages of the flow in one call."""
+    from .analysis import analyze_scanned
+
+    return analyze_scanned(scan(path, debug_dirs, arch))
 
 
 def probes(

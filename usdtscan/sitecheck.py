@@ -12,8 +12,10 @@ listing never imports it for an ordinary file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .model import CodeWindow
+if TYPE_CHECKING:
+    from .model import CodeWindow
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,12 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .analysis import UprobeEvent
 from .args.location import Constant, Location, Register, Symbol, Unparsed
-from .model import Site
+from .basetypes import UprobeEvent
 
 if TYPE_CHECKING:
     from .args.decode import DecodedArgument
+    from .model import Site
 
 
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")

@@ -8,11 +8,14 @@ the text and JSON views agree on every location and verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..analysis import Verdict
-from ..model import ScannedFile, Site, SiteKind
+from ..basetypes import SiteKind, Verdict
 from .consumers import probe_verdicts, verdicts
 from .decode import DecodedArgument, decode
+
+if TYPE_CHECKING:
+    from ..model import ScannedFile, Site
 
 # sys/sdt.h's nop is one byte on x86; a window that shows otherwise wins.
 _X86_NOP_LENGTHS = {b"\x90": 1, b"\x66\x90": 2, b"\x0f\x1f\x00": 3, b"\x0f\x1f\x40\x00": 4}

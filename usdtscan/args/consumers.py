@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..analysis import Verdict
+from ..basetypes import Verdict
 from .architecture import BCC, GDB, LIBBPF, PERF, ConsumerRules
 from .decode import DecodedArgument, Flag
 from .location import Constant, Location, Memory, Register, Symbol, Unparsed, registers_of

@@ -13,11 +13,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from ..model import Argument, StrEnum, SymbolLookup
+from ..basetypes import Argument, StrEnum
 from .architecture import Architecture
 from .location import Location, Memory, Register, Symbol, Unparsed
 from .registry import architecture, register_bits
+
+if TYPE_CHECKING:
+    from ..model import SymbolLookup
 
 
 class Flag(StrEnum):

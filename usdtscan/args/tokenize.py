@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ..model import Argument
+from ..basetypes import Argument
 
 _SIZE_PREFIX = re.compile(r"(-?)(\d+)(f?)@(.*)", re.DOTALL)
 _OPEN = {"[": "]", "(": ")"}
