@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import ldso
 from .dynamic import DynamicInfo, dynamic_info
-from .elf import ElfFile, Machine
+from .elf import ElfFile
 from .errors import UsdtscanError
 from .fileio import opened
 from .model import LoadedAs, ScannedFile
@@ -62,11 +62,7 @@ def _read_dynamic(path: str) -> tuple[ldso.Target, DynamicInfo | None] | None:
     try:
         with opened(path) as data:
             elf = ElfFile(path, data)
-            float_abi = None
-            if elf.e_machine == Machine.ARM:
-                float_abi = "hard" if elf.e_flags & ldso.EF_ARM_ABI_FLOAT_HARD else "soft"
-            target = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
-            return target, dynamic_info(elf)
+            return ldso.target_of(elf), dynamic_info(elf)
     except UsdtscanError:
         return None
 

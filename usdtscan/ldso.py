@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .elf import ElfFile, Machine
@@ -109,10 +109,25 @@ def read_target(path: str) -> Target | None:
             elf = ElfFile(path, reader)
     except UsdtscanError:
         return None
+    return target_of(elf)
+
+
+def target_of(elf: ElfFile) -> Target:
+    """What a library must be to be loaded by ``elf``, or what ``elf`` is as a
+    candidate: the one place that reads the ARM float ABI, since ld.so keeps
+    hard- and soft-float libraries apart (in different directories, too)."""
     float_abi = None
     if elf.e_machine == Machine.ARM:
         float_abi = "hard" if elf.e_flags & EF_ARM_ABI_FLOAT_HARD else "soft"
     return Target(elf.e_machine, elf.bits, elf.endian, float_abi)
+
+
+def accepts(wanted: Target, found: Target) -> bool:
+    """Whether a candidate of target ``found`` loads where ``wanted`` is needed
+    (a wanted target without a float ABI takes either)."""
+    if found == wanted:
+        return True
+    return wanted.float_abi is None and _same_abi(found, wanted)
 
 
 def multiarch_dir(target: Target) -> str | None:
@@ -248,8 +263,12 @@ class Loader:
         environ: Mapping[str, str] | None = None,
         sysroot: str = "/",
         cache: list[tuple[str, str]] | None = None,
+        inspect: Callable[[str], Target | None] = read_target,
     ) -> None:
+        """``inspect`` reads a candidate's target (None: not loadable); a caller that
+        will read the library it accepts anyway passes its own, to open it once."""
         self.target = target
+        self.inspect = inspect
         self.environ = os.environ if environ is None else environ
         self.sysroot = sysroot
         self._cache = cache
@@ -327,12 +346,8 @@ class Loader:
     def _loadable(self, path: str) -> bool:
         if not os.path.isfile(path):
             return False
-        found = read_target(path)
-        if found is None:
-            return False
-        return found == self.target or (
-            self.target.float_abi is None and _same_abi(found, self.target)
-        )
+        found = self.inspect(path)
+        return found is not None and accepts(self.target, found)
 
 
 def _same_abi(a: Target, b: Target) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .. import ldso
 from ..dynamic import dynamic_info
-from ..elf import ElfFile, Machine, SectionType
+from ..elf import ElfFile, SectionType
 from ..fileio import opened
 from ..symbols import defined_symbols
 from .catalogue import API_INTRODUCED, NEWEST_KNOWN, Version, parse_version
@@ -131,10 +131,7 @@ def _read_symbols(elf: ElfFile, detection: Detection) -> set[str]:
 def _read_dynamic(elf: ElfFile, detection: Detection) -> None:
     """The loader's view: the libpython needed, where to look for it, and what
     a library must be to load."""
-    float_abi = None  # ld.so looks for hard- and soft-float ARM libraries in different places
-    if elf.e_machine == Machine.ARM:
-        float_abi = "hard" if elf.e_flags & ldso.EF_ARM_ABI_FLOAT_HARD else "soft"
-    detection.dynamic = ldso.Target(elf.e_machine, elf.bits, elf.endian, float_abi)
+    detection.dynamic = ldso.target_of(elf)
     dynamic = dynamic_info(elf)
     if dynamic is None:
         return

@@ -158,12 +158,19 @@ def _open_elf(path: str, reader: FileReader | BytesReader) -> Interpreter:
 
 
 def _open_library(interpreter: Interpreter, environ: dict[str, str] | None, sysroot: str) -> None:
-    """The libpython a shared build loads, found as ld.so would find it."""
+    """The libpython a shared build loads, found as ld.so would find it.
+
+    The loader's search reads each candidate's header, as ld.so does; the
+    candidate it accepts is scanned and examined in that same open, so the
+    check opens every file once."""
     detection = interpreter.detection
     needed, target = detection.needed_libpython, detection.dynamic
     if needed is None or target is None:
         return
-    loader = ldso.Loader(target, environ=environ, sysroot=sysroot)
+    read: dict[str, _LibraryRead] = {}
+    loader = ldso.Loader(
+        target, environ=environ, sysroot=sysroot, inspect=_LibraryInspector(target, read)
+    )
     origin = os.path.dirname(os.path.realpath(interpreter.path))
     resolution = loader.resolve(needed, origin, detection.rpath, detection.runpath)
     interpreter.library = resolution
@@ -174,22 +181,47 @@ def _open_library(interpreter: Interpreter, environ: dict[str, str] | None, sysr
         )
         return
     library_path = resolution.path
-    try:
-        with opened(library_path) as reader:
-            scanned = _scan(reader)
-            if scanned.error is not None:
-                interpreter.error = f"{library_path}: {scanned.error}"
-                return
-            interpreter.parts.append(Part(library_path, PartRole.LIBRARY, scanned))
-            try:
-                found = detect_elf(ElfFile(library_path, reader), library_path)
-            except UsdtscanError as exc:
-                interpreter.error = str(exc)
-                return
-    except UsdtscanError as exc:
-        interpreter.error = f"{library_path}: {exc.reason}"
+    scanned, found = read[library_path]
+    if scanned.error is not None:
+        interpreter.error = f"{library_path}: {scanned.error}"
+        return
+    interpreter.parts.append(Part(library_path, PartRole.LIBRARY, scanned))
+    if isinstance(found, str):
+        interpreter.error = found
         return
     _take_library_evidence(detection, found, library_path)
+
+
+# A libpython candidate the loader accepted: its scan, and its detection or why
+# that failed.
+_LibraryRead = tuple[ScannedFile, Detection | str]
+
+
+class _LibraryInspector:
+    """The loader's candidate check that also reads the candidate it will accept."""
+
+    def __init__(self, wanted: ldso.Target, read: dict[str, _LibraryRead]) -> None:
+        self.wanted = wanted
+        self.read = read
+
+    def __call__(self, candidate: str) -> ldso.Target | None:
+        path = os.path.normpath(candidate)  # the name the resolution gives it
+        try:
+            with opened(path) as reader:
+                elf = ElfFile(path, reader)
+                found = ldso.target_of(elf)
+                if ldso.accepts(self.wanted, found):
+                    self.read[path] = (_scan(reader), _detect_or_reason(elf, path))
+                return found
+        except UsdtscanError:
+            return None  # ld.so skips a candidate it cannot map, for any reason
+
+
+def _detect_or_reason(elf: ElfFile, path: str) -> Detection | str:
+    try:
+        return detect_elf(elf, path)
+    except UsdtscanError as exc:
+        return str(exc)
 
 
 def _take_library_evidence(detection: Detection, library: Detection, library_path: str) -> None:
