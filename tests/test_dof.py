@@ -365,7 +365,14 @@ def test_truncated_or_corrupted_writer_output_fails_cleanly(data: st.DataObject)
 def test_argument_locations_follow_the_calling_convention() -> None:
     x86 = [dof.argument_location("x86_64", i) for i in range(8)]
     assert x86 == ["%rdi", "%rsi", "%rdx", "%rcx", "%r8", "%r9", "0(%rsp)", "8(%rsp)"]
-    arm = [dof.argument_location("arm64", i) for i in range(10)]
+    # Mach-O's arm64 slices are the registry's aarch64, arm64_32 its aarch64_ilp32.
+    arm = [dof.argument_location("aarch64", i) for i in range(10)]
     assert arm == [f"x{i}" for i in range(8)] + ["[sp, 0]", "[sp, 8]"]
+    ilp32 = [dof.argument_location("aarch64_ilp32", i) for i in (0, 7, 8, 9)]
+    assert ilp32 == ["w0", "w7", "[sp, 0]", "[sp, 4]"]
+    assert [dof.argument_location("arm", i) for i in (3, 4, 5)] == ["r3", "[sp, 0]", "[sp, 4]"]
     assert [dof.argument_location("i386", i) for i in range(2)] == ["0(%esp)", "4(%esp)"]
+    # SPARC: six %o registers; its stacked arguments are not modelled.
+    assert [dof.argument_location("sparc64", i) for i in (5, 6)] == ["%o5", "arg6"]
     assert dof.argument_location("mips", 0) == "arg0"
+    assert dof.argument_location("x32", 0) == "arg0"  # no DTrace on x32

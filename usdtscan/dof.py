@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from .args.architecture import CallConvention
+from .args.registry import abi
 from .errors import MalformedFileError
 from .model import Argument, DofInfo, Site, SiteKind, Stability
 
@@ -451,48 +453,21 @@ def _probe(
 
 # -- from probe records to sites ---------------------------------------------
 
-# Integer argument registers in call order; DOF has no locations, the probe
-# is a call and its arguments are the call's.
-_REGISTERS: dict[str, tuple[str, ...]] = {
-    "x86_64": ("%rdi", "%rsi", "%rdx", "%rcx", "%r8", "%r9"),
-    "i386": (),
-    "arm64": tuple(f"x{i}" for i in range(8)),
-    "arm64e": tuple(f"x{i}" for i in range(8)),
-    "arm64_32": tuple(f"w{i}" for i in range(8)),
-    "aarch64": tuple(f"x{i}" for i in range(8)),
-    "arm": ("r0", "r1", "r2", "r3"),
-    "sparc64": tuple(f"%o{i}" for i in range(6)),
-    "sparc": tuple(f"%o{i}" for i in range(6)),
-}
-_STACK = {
-    "x86_64": ("%rsp", 8, "att"),
-    "i386": ("%esp", 4, "att"),
-    "arm64": ("sp", 8, "arm"),
-    "arm64e": ("sp", 8, "arm"),
-    "arm64_32": ("sp", 4, "arm"),
-    "aarch64": ("sp", 8, "arm"),
-    "arm": ("sp", 4, "arm"),
-}
+# SPARC has no grammar object (usdtscan decodes no SPARC operand): Solaris's
+# DOF is the one place its calling convention is needed.  Every other ABI's
+# is its :attr:`~usdtscan.args.architecture.Abi.call` in the registry.
+_SPARC = CallConvention(tuple(f"%o{i}" for i in range(6)), None)
+_SPARC_ABIS = {"sparc64": _SPARC, "sparc": _SPARC}
 
 
 def argument_location(arch: str, index: int) -> str:
-    """Where argument ``index`` of the probe call lives at the site, by calling convention.
-
-    Stack slots assume one slot per argument, true for the integer and
-    pointer arguments DTrace probes take; ``argN`` when the convention is
-    not known.
-    """
-    registers = _REGISTERS.get(arch)
-    if registers is None:
-        return f"arg{index}"
-    if index < len(registers):
-        return registers[index]
-    stack = _STACK.get(arch)
-    if stack is None:
-        return f"arg{index}"
-    pointer, slot, syntax = stack
-    displacement = (index - len(registers)) * slot
-    return f"{displacement}({pointer})" if syntax == "att" else f"[{pointer}, {displacement}]"
+    """Where argument ``index`` of the probe call lives at the site, by the calling
+    convention of the registry's ABI ``arch``; ``argN`` when it is not known.
+    DOF has no locations: the probe is a call, and its arguments are the call's."""
+    found = abi(arch)
+    call = found.call if found is not None else _SPARC_ABIS.get(arch)
+    location = None if call is None else call.location(index)
+    return f"arg{index}" if location is None else location
 
 
 def arguments(arch: str, native_types: tuple[str, ...]) -> tuple[Argument, ...]:

@@ -74,15 +74,16 @@ def arch_name(cputype: int, cpusubtype: int) -> str:
 
 
 def _abi(cputype: int) -> str:
-    """The calling-convention family used for argument locations."""
+    """The registry's name of the slice's ABI, whose calling convention places the
+    DOF arguments (:attr:`usdtscan.args.architecture.Abi.call`)."""
     if cputype == CPU_TYPE_X86 | CPU_ARCH_ABI64:
         return "x86_64"
     if cputype == CPU_TYPE_X86:
         return "i386"
     if cputype == CPU_TYPE_ARM | CPU_ARCH_ABI64:
-        return "arm64"
+        return "aarch64"
     if cputype == CPU_TYPE_ARM | CPU_ARCH_ABI64_32:
-        return "arm64_32"
+        return "aarch64_ilp32"
     if cputype == CPU_TYPE_ARM:
         return "arm"
     return "unknown"

@@ -22,16 +22,6 @@ from .symbols import FunctionIndex, function_index
 SHT_SUNW_DOF = 0x6FFFFFF4
 SECTION_NAME = ".SUNW_dof"
 
-# Calling-convention families for the argument locations, by ELF machine name.
-_ABI = {
-    "x86_64": "x86_64",
-    "i386": "i386",
-    "aarch64": "aarch64",
-    "sparc64": "sparc64",
-    "sparc": "sparc",
-    "arm": "arm",
-}
-
 
 def dof_sections(elf: ElfFile) -> list[Section]:
     return [s for s in elf.sections if s.type == SHT_SUNW_DOF and s.name == SECTION_NAME]
@@ -103,8 +93,10 @@ def scan_sunw_dof(elf: ElfFile) -> ReaderResult:
                 blob = elf.section_data(section)
             address = None if relocatable else section.addr
             decoded = dof.decode(blob, elf.path, section.offset, address)
-            arch = _ABI.get(elf.machine, elf.machine)
-            container = _ElfDof(section.name, arch, section.offset, elf, functions, relocated)
+            # The registry names the ABI by the ELF machine name: its calling convention.
+            container = _ElfDof(
+                section.name, elf.machine, section.offset, elf, functions, relocated
+            )
             result.sites.extend(dof.build_sites(decoded, container))
         if relocatable:
             result.warnings.append(

@@ -12,7 +12,17 @@ from __future__ import annotations
 import re
 
 from ..elf import Machine
-from .architecture import BCC, GDB, KERNEL, LIBBPF, Abi, Architecture, CapstoneMode, ConsumerRules
+from .architecture import (
+    BCC,
+    GDB,
+    KERNEL,
+    LIBBPF,
+    Abi,
+    Architecture,
+    CallConvention,
+    CapstoneMode,
+    ConsumerRules,
+)
 from .common import (
     BRACKETED,
     IndexShift,
@@ -121,8 +131,25 @@ _MODE = CapstoneMode("aarch64", "ARM64", ("ARM",))
 AARCH64 = Architecture(
     family="aarch64",
     abis=(
-        Abi("aarch64", Machine.AARCH64, 64, 64, frozenset({LIBBPF, BCC, GDB, KERNEL}), (_MODE,)),
-        Abi("aarch64_ilp32", Machine.AARCH64, 32, 64, frozenset(), (_MODE,)),
+        Abi(
+            "aarch64",
+            Machine.AARCH64,
+            64,
+            64,
+            frozenset({LIBBPF, BCC, GDB, KERNEL}),
+            (_MODE,),
+            call=CallConvention(tuple(f"x{i}" for i in range(8)), "sp", 8),
+        ),
+        # Apple's arm64_32 (watchOS) is this ABI: 32-bit arguments in w registers.
+        Abi(
+            "aarch64_ilp32",
+            Machine.AARCH64,
+            32,
+            64,
+            frozenset(),
+            (_MODE,),
+            call=CallConvention(tuple(f"w{i}" for i in range(8)), "sp", 4),
+        ),
     ),
     tables={64: TABLE},
     parse=parse,

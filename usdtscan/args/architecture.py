@@ -47,6 +47,35 @@ class CapstoneMode:
 
 
 @dataclass(frozen=True, slots=True)
+class CallConvention:
+    """Where a call's integer arguments are at the call: DTrace's DOF gives a probe's
+    argument types but no locations, since the probe is a call of the function
+    ``dtrace -G`` or the Mach-O linker patches.
+
+    ``registers`` hold the first arguments, in order; the rest are in
+    ``slot``-byte stack slots above ``stack_pointer``, spelled in the ABI's
+    assembler syntax (``att``: ``8(%rsp)``; else ``[sp, 8]``).
+    """
+
+    registers: tuple[str, ...]
+    stack_pointer: str | None  # None: where the stacked arguments are is not modelled
+    slot: int = 0
+    att: bool = False
+
+    def location(self, index: int) -> str | None:
+        """Where argument ``index`` is, one slot per argument (true of the integer
+        and pointer arguments that DTrace probes take)."""
+        if index < len(self.registers):
+            return self.registers[index]
+        if self.stack_pointer is None:
+            return None
+        displacement = (index - len(self.registers)) * self.slot
+        if self.att:
+            return f"{displacement}({self.stack_pointer})"
+        return f"[{self.stack_pointer}, {displacement}]"
+
+
+@dataclass(frozen=True, slots=True)
 class Abi:
     """One name a file of the architecture goes by, and what reads its arguments.
 
@@ -67,6 +96,8 @@ class Abi:
     # e_flags bits that tell this ABI from another of the same machine and
     # class (n32's EF_MIPS_ABI2); elf.machine_name applies them.
     e_flags: int = 0
+    # Where DOF probe arguments are (the ABIs DTrace runs on); None: not known.
+    call: CallConvention | None = None
 
 
 @dataclass(frozen=True, slots=True)

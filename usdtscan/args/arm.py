@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 
 from ..elf import Machine
-from .architecture import GDB, KERNEL, LIBBPF, Abi, Architecture, CapstoneMode, ConsumerRules
+from .architecture import (
+    GDB,
+    KERNEL,
+    LIBBPF,
+    Abi,
+    Architecture,
+    CallConvention,
+    CapstoneMode,
+    ConsumerRules,
+)
 from .common import (
     BRACKETED,
     IndexShift,
@@ -122,6 +131,7 @@ ARM = Architecture(
                 CapstoneMode("thumb", "ARM", ("THUMB",)),
                 CapstoneMode("arm", "ARM", ("ARM",)),
             ),
+            call=CallConvention(("r0", "r1", "r2", "r3"), "sp", 4),
         ),
     ),
     tables={32: TABLE},

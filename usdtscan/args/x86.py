@@ -21,6 +21,7 @@ from .architecture import (
     PERF,
     Abi,
     Architecture,
+    CallConvention,
     CapstoneMode,
     ConsumerRules,
     by_width,
@@ -222,6 +223,8 @@ _LIBBPF_REGISTERS = frozenset(
     | {f"r{n}{s}" for n in range(8, 16) for s in ("", "d", "w", "b")}
 )
 
+# The System V AMD64 ABI: the first six integer arguments.
+_SYSV_CALL_REGISTERS = ("%rdi", "%rsi", "%rdx", "%rcx", "%r8", "%r9")
 _X86_64_MODE = CapstoneMode("x86-64", "X86", ("64",), byte_order=False)
 
 X86 = Architecture(
@@ -234,6 +237,9 @@ X86 = Architecture(
             64,
             frozenset({LIBBPF, BCC, GDB, PERF, KERNEL}),
             (_X86_64_MODE,),
+            call=CallConvention(
+                ("%rdi", "%rsi", "%rdx", "%rcx", "%r8", "%r9"), "%rsp", 8, att=True
+            ),
         ),
         Abi("x32", Machine.X86_64, 32, 64, frozenset({GDB, KERNEL}), (_X86_64_MODE,)),
         Abi(
@@ -243,6 +249,7 @@ X86 = Architecture(
             32,
             frozenset({LIBBPF, BCC, GDB, PERF, KERNEL}),
             (CapstoneMode("i386", "X86", ("32",), byte_order=False),),
+            call=CallConvention((), "%esp", 4, att=True),
         ),
     ),
     tables=TABLES,
