@@ -273,8 +273,9 @@ class ProbeFacts:
             symbolic = isinstance(location, Symbol) or (
                 isinstance(location, Memory) and location.symbol is not None
             )
-            x86 = machine in ("x86_64", "i386")
-            if x86 and symbolic and not argument.is_float and "bcc" not in self.refusals:
+            if symbolic and not argument.is_float and "bcc" not in self.refusals:
+                if not _bcc_reads_att(machine):
+                    continue
                 from .args.consumers import BCC_SYMBOL_FAILS
 
                 self.refusals["bcc"] = f"{where}arg{number} ({argument.raw}): {BCC_SYMBOL_FAILS}"
@@ -284,6 +285,16 @@ class ProbeFacts:
         if self.sites != 1:
             return dict(self.refusals)
         return {tool: why.replace("site 1 arg", "arg", 1) for tool, why in self.refusals.items()}
+
+
+def _bcc_reads_att(machine: str | None) -> bool:
+    """Whether bcc reads this ABI's arguments with its x86 (AT&T) parser, the one
+    that accepts symbol operands and then fails the probe on them."""
+    from .args.architecture import BCC
+    from .args.registry import architecture, reads
+
+    found = architecture(machine) if machine else None
+    return found is not None and found.consumers.att and reads(BCC, machine or "")
 
 
 # -- the specs ---------------------------------------------------------------------------
