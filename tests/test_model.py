@@ -10,8 +10,10 @@ import pytest
 import usdtscan
 from usdtscan.args.decode import Flag, decode_argument
 from usdtscan.model import (
+    ArchiveMember,
     BaseAdjustment,
     FileFormat,
+    ScannedFile,
     Site,
     SiteKind,
     StapsdtInfo,
@@ -19,6 +21,7 @@ from usdtscan.model import (
     group_sites,
 )
 from usdtscan.render.json import site_to_json
+from usdtscan.scan import scan_each
 
 from .conftest import FIXTURE_BIN
 from .dofwriter import ElfFunction, Probe, Provider, write_dof, write_elf
@@ -103,3 +106,24 @@ def test_group_sites_keeps_first_appearance_order() -> None:
     probes = group_sites(sites)
     assert [p.probe_id for p in probes] == list(dict.fromkeys(s.probe_id for s in sites))
     assert sum(len(p.sites) for p in probes) == len(sites)
+
+
+ARCHIVES = FIXTURE_BIN.parent / "archives" / "x86_64"
+_MEMBERS = ("libprobes-with-a-long-member-name.o", "probes.o", "sem.o")
+
+
+@pytest.mark.parametrize(("name", "brackets"), [("libfx.a", "()"), ("libfx-thin.a", "[]")])
+def test_static_library_names_the_archive_of_a_member(name: str, brackets: str) -> None:
+    """The listing and the -r summary group members by it (it was written twice)."""
+    library = str(ARCHIVES / name)
+    members = scan_each(library)
+    names = sorted(m.path.removeprefix(library) for m in members)
+    assert names == [f"{brackets[0]}{o}{brackets[1]}" for o in _MEMBERS]
+    assert {m.static_library for m in members} == {library}
+
+
+def test_static_library_is_none_for_files_and_package_members() -> None:
+    assert usdtscan.scan(FIXTURE_BIN / "x86_64" / "probes-O2").static_library is None
+    member = ArchiveMember("p.deb", "usr/lib/libfx.a", containers=("data.tar.zst",))
+    inside = ScannedFile("p.deb!usr/lib/libfx.a(probes.o)", member_of=member)
+    assert inside.static_library is None

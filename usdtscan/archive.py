@@ -343,16 +343,6 @@ def object_members(
             yield member, content, None
 
 
-def static_library_of(scanned: ScannedFile) -> str | None:
-    """The ``ar`` archive whose member ``scanned`` is (named ``lib.a(m.o)``, or
-    ``lib.a[m.o]`` when thin); None for any other file, package members included."""
-    member = scanned.member_of
-    if member is None or member.containers:
-        return None
-    shapes = (f"{member.archive}({member.member})", f"{member.archive}[{member.member}]")
-    return member.archive if scanned.path in shapes else None
-
-
 def member_source(archive: Archive, data: ByteSource, member: Member) -> ByteSource:
     """One member, to be read where it lies (a thin archive's member is its own
     file, read whole).  Raises OSError for a thin member that cannot be read."""

@@ -291,6 +291,16 @@ class ScannedFile:
     loaded_as: LoadedAs | None = None
 
     @property
+    def static_library(self) -> str | None:
+        """The ``ar`` archive this file is a member of (named ``lib.a(m.o)``, or
+        ``lib.a[m.o]`` when thin); None for any other file, package members included."""
+        member = self.member_of
+        if member is None or member.containers:
+            return None
+        shapes = (f"{member.archive}({member.member})", f"{member.archive}[{member.member}]")
+        return member.archive if self.path in shapes else None
+
+    @property
     def probes(self) -> list[Probe]:
         return group_sites(self.sites)
 

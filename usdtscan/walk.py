@@ -286,12 +286,10 @@ def summary(stats: WalkStats, files: Sequence[ScannedFile]) -> str:
     archives, not as ELF files: ``/usr/lib`` holds 3,000 ELF files and
     24,000 archive members, and "27,000 ELF" would say neither.
     """
-    from .archive import static_library_of
-
     elf = macho = members = with_probes = sites = probes = errors = 0
     archives: set[str] = set()
     for scanned in files:
-        library = static_library_of(scanned)
+        library = scanned.static_library
         if library is not None:
             members += 1
             archives.add(library)

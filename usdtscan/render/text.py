@@ -307,16 +307,6 @@ def _disassembly(report: SiteReport) -> list[str]:
     return lines
 
 
-def _ar_archive(scanned: ScannedFile) -> str | None:
-    """The ``ar`` archive a file is a member of (named ``lib.a(m.o)``, or
-    ``lib.a[m.o]`` when thin); None for any other file, package members included."""
-    member = scanned.member_of
-    if member is None or member.containers:
-        return None
-    shapes = (f"{member.archive}({member.member})", f"{member.archive}[{member.member}]")
-    return member.archive if scanned.path in shapes else None
-
-
 def render(files: Iterable[FileReport], verbose: bool = False, disassemble: bool = False) -> str:
     """Every file; the members of an ``ar`` archive under one line for the archive,
     those without probes (most of a libpython3.X.a) only counted there."""
@@ -341,9 +331,9 @@ def iter_render(
                 continue
             if report.scanned.format is None:
                 continue
-            archive = _ar_archive(report.scanned)
+            archive = report.scanned.static_library
             if archive is not None:
-                if members and _ar_archive(members[0].scanned) != archive:
+                if members and members[0].scanned.static_library != archive:
                     yield iter((_archive_block(members, verbose or disassemble, disassemble),))
                     members.clear()
                 members.append(report)
@@ -413,7 +403,7 @@ def _archive_block(members: Sequence[FileReport], verbose: bool, disassemble: bo
     shown = [m for m in members if m.scanned.sites or m.scanned.error is not None]
     sites = sum(len(m.scanned.sites) for m in members)
     head = (
-        f"{_ar_archive(members[0].scanned)}: ar archive, "
+        f"{members[0].scanned.static_library}: ar archive, "
         f"{plural(len(members), 'object member')}, "
         f"{plural(sites, 'site')} in {plural(len(shown), 'member')}"
     )
