@@ -319,6 +319,8 @@ def test_each_command_imports_only_its_own_module() -> None:
     diff = _modules_loaded_by("diff", str(SAMPLE), str(SAMPLE))
     assert "usdtscan.diffrun" in diff
     assert not diff & {"usdtscan.listing", "usdtscan.checkrun", "usdtscan.parallel"}
+    # The check renderers share a module; diff's does not load the others' checks.
+    assert not diff & {"usdtscan.lint", "usdtscan.cpython"}
     check = _modules_loaded_by("check", str(SAMPLE))
     assert "usdtscan.checkrun" in check and "usdtscan.lint" in check
     assert not check & {"usdtscan.listing", "usdtscan.diffrun", "usdtscan.scriptrun"}

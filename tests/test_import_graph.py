@@ -128,7 +128,7 @@ def test_the_graph_sees_function_level_and_relative_imports() -> None:
     graph = import_graph()
     # ``from .render import text`` inside a function of the listing.
     assert "usdtscan.render.text" in graph["usdtscan.listing"]
-    # ``from ..lint import ...`` at the top of a subpackage's module.
+    # ``from ..lint import ...`` inside a function of a subpackage's module.
     assert "usdtscan.lint" in graph["usdtscan.render.checks"]
     # ``from . import cpython``: the module, not the package.
     assert "usdtscan.cpython" in graph["usdtscan.checkrun"]

@@ -449,11 +449,7 @@ def file_build_id(path: str) -> bool | None:
 
     try:
         with opened(path) as reader:
-            elf = ElfFile(path, reader)
-            try:
-                return debuginfo.build_id(elf) is not None
-            finally:
-                elf.release()
+            return debuginfo.build_id(ElfFile(path, reader)) is not None
     except UsdtscanError:
         return None
 

@@ -303,9 +303,6 @@ class ElfFile:
         except ValueError:
             return f"ET_{self.e_type:#x}"
 
-    def release(self) -> None:
-        """Kept for callers of the mapped reader: nothing is held between reads."""
-
     # -- reads: every one bounds-checked, every failure one MalformedFileError --------
 
     def read(self, offset: int, size: int, what: str) -> bytes:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -236,7 +235,10 @@ def cache_entries(sysroot: str = "/") -> list[tuple[str, str]]:
 
 
 def _ldconfig_p() -> list[tuple[str, str]]:
-    """``ldconfig -p``'s listing: ``\\tNAME (FLAGS) => PATH``."""
+    """``ldconfig -p``'s listing: ``\\tNAME (FLAGS) => PATH``.  Needed only when
+    the cache file cannot be read, so ``subprocess`` is imported only here."""
+    import subprocess
+
     for program in ("ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"):
         try:
             result = subprocess.run(

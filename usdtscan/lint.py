@@ -287,27 +287,24 @@ _SHF_ALLOC = 0x2
 def _layout(path: str) -> _Layout:
     with opened(path) as reader:
         elf = ElfFile(path, reader)
-        try:
-            base = elf.section_by_name(BASE_SECTION)
-            sections = tuple(
-                (s.name, s.addr, s.addr + max(s.size, 1))
-                for s in elf.sections
-                if s.flags & _SHF_ALLOC and s.addr
-            )
-            loads = tuple(
-                (seg.vaddr, seg.vaddr + seg.memsz, seg.flags)
-                for seg in elf.segments
-                if seg.type == SegmentType.LOAD
-            )
-            return _Layout(
-                elf.e_type == ElfType.REL,
-                base is not None,
-                base is not None and base.has_file_data,
-                sections,
-                loads,
-            )
-        finally:
-            elf.release()
+        base = elf.section_by_name(BASE_SECTION)
+        sections = tuple(
+            (s.name, s.addr, s.addr + max(s.size, 1))
+            for s in elf.sections
+            if s.flags & _SHF_ALLOC and s.addr
+        )
+        loads = tuple(
+            (seg.vaddr, seg.vaddr + seg.memsz, seg.flags)
+            for seg in elf.segments
+            if seg.type == SegmentType.LOAD
+        )
+        return _Layout(
+            elf.e_type == ElfType.REL,
+            base is not None,
+            base is not None and base.has_file_data,
+            sections,
+            loads,
+        )
 
 
 # -- the checks -------------------------------------------------------------------------

@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import cpython
-from ..cpython import NO_DTRACE, CPythonCheck, Interpreter, MarkerReport, MarkerState
-from ..diff import Change, DiffResult
 from ..exitcodes import EXIT_OK
-from ..lint import ERROR, WARNING, Finding, LintResult
 from .text import hex_or_dash, plural
+
+if TYPE_CHECKING:
+    # Each command renders one kind of result: ``usdtscan diff`` loads neither
+    # the CPython check nor the lint, so their constants are imported where used.
+    from ..cpython import CPythonCheck, Interpreter, MarkerReport, MarkerSite
+    from ..diff import Change, DiffResult
+    from ..lint import Finding, LintResult
 
 # -- check --cpython ---------------------------------------------------------------
 
@@ -50,7 +53,7 @@ def describe_interpreter(interpreter: Interpreter) -> list[str]:
     return lines
 
 
-def _site_line(check: cpython.MarkerSite, show_file: bool) -> str:
+def _site_line(check: MarkerSite, show_file: bool) -> str:
     site = check.site
     where = f" in {site.function_name}" if site.function_name else ""
     if show_file:
@@ -63,6 +66,8 @@ def _site_line(check: cpython.MarkerSite, show_file: bool) -> str:
 
 
 def render_cpython_check(result: CPythonCheck) -> str:
+    from ..cpython import MarkerState
+
     lines: list[str] = []
     interpreter = result.interpreter
     if interpreter is not None and result.error is None:
@@ -99,6 +104,8 @@ def _version_text(interpreter: Interpreter | None) -> str:
 
 
 def cpython_verdict(result: CPythonCheck) -> str:
+    from ..cpython import NO_DTRACE, MarkerState
+
     failures = result.failures
     if not failures:
         expected = [r for r in result.reports if r.expected]
@@ -218,6 +225,8 @@ def finding_json(finding: Finding) -> dict[str, Any]:
 
 
 def lint_json(result: LintResult, status: int) -> dict[str, Any]:
+    from ..lint import ERROR, WARNING
+
     scanned = result.scanned
     counts = Counter(f.effective_severity for f in result.findings)
     return {
@@ -290,6 +299,8 @@ def render_lint(result: LintResult, verbose: bool = False) -> list[str]:
 
 
 def lint_verdict(result: LintResult) -> str:
+    from ..lint import ERROR, WARNING
+
     counts = Counter(f.effective_severity for f in result.findings)
     ignored = f", {result.ignored} ignored" if result.ignored else ""
     rest = f"{plural(counts[WARNING], 'warning')}, {counts['info']} info{ignored}"
