@@ -28,6 +28,7 @@ import pytest
 import usdtscan
 from usdtscan import attach_specs
 from usdtscan.attach import AttachSpec, AttachTarget, c_string
+from usdtscan.lint import lint
 
 from .conftest import FIXTURE_BIN, REPO, corpus_file, run_usdtscan
 from .dofwriter import ElfFunction, Probe, Provider, write_dof, write_elf
@@ -512,3 +513,75 @@ def test_macho_dof_gets_dtrace_only(tmp_path: Path) -> None:
     for tool in ("bpftrace", "bcc", "libbpf", "perf", "stap", "gdb"):
         assert specs[tool].spec is None
         assert specs[tool].why == "a Mach-O file: only DTrace (on macOS) attaches to its DOF probes"
+
+
+# -- names perf or bpftrace reject (usdtscan.names), as the tools took them ---------------
+
+
+def _renamed(tmp_path: Path, old: bytes, new: bytes) -> Path:
+    """A copy of the fixture with a build ID whose fx:one note names ``new`` in place of
+    ``old`` (provider and name, NUL-separated, right after pc, base and semaphore)."""
+    path = tmp_path / "renamed"
+    shutil.copy(STRIPPED, path)
+    site = next(s for s in usdtscan.scan(path).sites if s.probe_id == "fx:one")
+    assert site.note_offset is not None and len(old) == len(new)
+    at = site.note_offset + 12 + 8 + 24  # note header, "stapsdt\0", three 8-byte fields
+    with open(path, "r+b") as handle:
+        handle.seek(at)
+        assert handle.read(len(old)) == old
+        handle.seek(at)
+        handle.write(new)
+    return path
+
+
+def _perf_dry_run(path: Path, event: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    perf = ["perf", "--buildid-dir", str(cache)]
+    subprocess.run([*perf, "buildid-cache", "--add", str(path)], check=True, timeout=120)
+    return subprocess.run(
+        [*perf, "probe", "--dry-run", "-x", str(path), event],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_one_name_perf_rejects_refuses_perf_for_the_whole_file(tmp_path: Path) -> None:
+    path = _renamed(tmp_path, b"fx\0one\0", b"fx\0o-e\0")
+    specs = specs_of(path)
+    assert "fx:o-e" in specs
+    for probe, tools in specs.items():
+        assert tools["perf"].spec is None, probe
+        assert (tools["perf"].why or "").startswith("fx:o-e is not a C identifier; perf probe")
+    # bpftrace takes a '-' unquoted, and check says only perf's problem.
+    assert specs["fx:o-e"]["bpftrace"].spec == f"usdt:{path}:fx:o-e"
+    (finding,) = [f for f in lint(path).findings if f.id == "name-rejected"]
+    assert finding.message == (
+        "name 'o-e' is not a C identifier ('-'): perf probe rejects it, "
+        "and with it every sdt_ event of the file"
+    )
+    if shutil.which("perf") is not None:
+        # perf 6.1 reads every note of the file: even fx:three, a plain name, fails.
+        refused = _perf_dry_run(path, "sdt_fx:three", tmp_path / "cache")
+        assert refused.returncode != 0
+        assert "o-e is bad for event name" in refused.stderr
+    if shutil.which("bpftrace") is not None and ROOT:
+        result = subprocess.run(
+            ["bpftrace", "-e", f'{specs["fx:o-e"]["bpftrace"].spec} {{ printf("fired\\n"); }}',
+             "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert "fired" in result.stdout, result.stderr[-3000:]
+
+
+def test_a_provider_may_start_with_a_digit_for_perf(tmp_path: Path) -> None:
+    """perf names the group sdt_9x: an identifier; nothing is refused or reported."""
+    path = _renamed(tmp_path, b"fx\0one\0", b"9x\0one\0")
+    specs = specs_of(path)
+    assert specs["9x:one"]["perf"].spec is not None
+    assert [f for f in lint(path).findings if f.id == "name-rejected"] == []
+    if shutil.which("perf") is not None:
+        added = _perf_dry_run(path, "sdt_9x:one", tmp_path / "cache")
+        assert added.returncode == 0, added.stderr[-2000:]
+        assert "Added new event:\n  sdt_9x:one " in added.stderr

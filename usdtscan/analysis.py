@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
 from .basetypes import Argument, SiteKind, UprobeEvent, Verdict
+from .names import perf_file_refusal
 from .sitecheck import InstructionCheck, check_by_table
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class _FileAnalyzer:
         "endian",
         "machine",
         "path",
+        "perf_refusal",
         "shared_names",
     )
 
@@ -160,6 +162,8 @@ class _FileAnalyzer:
         self._last_site: Site | None = None
         self._last: tuple[_Analyzed, ...] = ()
         self.shared_names: frozenset[str] = frozenset()
+        # Why perf can add no event of the file (one name it rejects), or None.
+        self.perf_refusal: str | None = None
         self._attach_target: AttachTarget | None = None
         # For a streamed file (whose probes keep no sites), what the attach specs
         # need of each probe ("provider\0name") that is not ProbeFacts.is_plain;
@@ -371,7 +375,9 @@ class ProbeReport:
         if analyzer is None:
             return ()
         facts = analyzer.probe_facts(self)
-        return probe_specs(facts, analyzer.scanned, target, analyzer.shared_names)
+        return probe_specs(
+            facts, analyzer.scanned, target, analyzer.shared_names, analyzer.perf_refusal
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +445,7 @@ def analyze_scanned(scanned: ScannedFile, demangle: bool = True) -> FileReport:
         for (provider, name), indices in groups.items()
     )
     analyzer.shared_names = _shared_names(name for _, name in groups)
+    analyzer.perf_refusal = perf_file_refusal(groups)
     by_identity = {id(report.site): report for report in sites}
     slices = tuple(
         SliceReport(
@@ -552,6 +559,9 @@ class StreamedReport:
         analyzer = self._analyzer
         if len(self._providers) > 1:
             analyzer.shared_names = _shared_names(key.partition("\0")[2] for key in self._groups)
+        analyzer.perf_refusal = perf_file_refusal(
+            (provider, name) for provider, _, name in (k.partition("\0") for k in self._groups)
+        )
         for key, indices in self._groups.items():
             provider, _, name = key.partition("\0")
             numbers = (indices,) if isinstance(indices, int) else tuple(indices)

@@ -15,7 +15,9 @@ below is what the real tool accepted or refused in tests/test_attach.py
 * libbpf's section parser is ``sscanf("usdt/%m[^:]:%m[^:]:%m[^:]")``, and
   libbpf parses every argument when it attaches: one it cannot read makes
   the whole probe fail (the consumer verdicts of :mod:`usdtscan.args.consumers`).
-* ``perf buildid-cache --add`` refuses a file without a build ID.
+* ``perf buildid-cache --add`` refuses a file without a build ID, and perf
+  probe adds no ``sdt_`` event of a file where one provider or name is not
+  a C identifier (:mod:`usdtscan.names`).
 * Tools that attach through uprobes need a linked file (not ``ET_REL``) with
   the site in a loadable segment, and an ELF file: DOF in Mach-O is DTrace's.
 
@@ -28,13 +30,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .args.location import Memory, Symbol
 from .basetypes import SiteKind
+from .names import bpftrace_field
 
 if TYPE_CHECKING:
     from .analysis import ProbeReport, SiteReport
@@ -97,22 +99,8 @@ def c_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-_BPFTRACE_PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
-_BPFTRACE_NAME = re.compile(r"[A-Za-z0-9_]+")
-
-
-@functools.lru_cache(maxsize=256)
-def _bpftrace_part(text: str) -> str | None:
-    """One field of a bpftrace attach point, quoted when the lexer needs it; None if impossible."""
-    if _BPFTRACE_PLAIN.fullmatch(text):
-        return text
-    if any(c in text for c in ':"\\\n'):
-        return None
-    return f'"{text}"'
-
-
 def bpftrace_probe(path: str, provider: str, name: str) -> AttachSpec:
-    parts = [_bpftrace_part(path), _bpftrace_part(provider), _bpftrace_part(name)]
+    parts = [bpftrace_field(path), bpftrace_field(provider), bpftrace_field(name)]
     if None in parts:
         return AttachSpec(
             "bpftrace",
@@ -305,9 +293,11 @@ def probe_specs(
     scanned: ScannedFile,
     target: AttachTarget,
     shared_names: frozenset[str] = frozenset(),
+    perf_refusal: str | None = None,
 ) -> tuple[AttachSpec, ...]:
     """Every tool's spec for one probe of ``scanned``; ``shared_names`` are the probe
-    names that more than one provider of the file uses."""
+    names that more than one provider of the file uses; ``perf_refusal`` says why
+    perf can add no event of the file (:func:`usdtscan.names.perf_file_refusal`)."""
     dtrace = _dtrace_spec(probe, target) if probe.kinds - {SiteKind.STAPSDT} else None
     refusal = _structural_refusal(probe, scanned)
     if refusal is not None:
@@ -330,7 +320,7 @@ def probe_specs(
         AttachSpec("libbpf", None, refused["libbpf"])
         if "libbpf" in refused
         else _libbpf(probe, target),
-        _perf(path, provider, name, target),
+        _perf(path, provider, name, target, perf_refusal),
         _stap(path, provider, name, shared, target.pid),
         _gdb(provider, name, target.pid),
     ]
@@ -387,7 +377,9 @@ def _libbpf(probe: ProbeFacts, target: AttachTarget) -> AttachSpec:
     return libbpf_section(target.path, probe.provider, probe.name)
 
 
-def _perf(path: str, provider: str, name: str, target: AttachTarget) -> AttachSpec:
+def _perf(
+    path: str, provider: str, name: str, target: AttachTarget, refusal: str | None
+) -> AttachSpec:
     if target.has_build_id is False:
         return AttachSpec(
             "perf",
@@ -395,6 +387,8 @@ def _perf(path: str, provider: str, name: str, target: AttachTarget) -> AttachSp
             "the file has no build ID, and perf buildid-cache --add refuses such files "
             "(the site's uprobe_events line works)",
         )
+    if refusal is not None:
+        return AttachSpec("perf", None, refusal)
     commands = perf_commands(path, provider, name)
     if target.pid is not None:
         commands += f" && perf record -e {shlex.quote(f'sdt_{provider}:{name}')} -p {target.pid}"

@@ -11,7 +11,6 @@ support whatever the binary does), so those verdicts are left out.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from .errors import UsdtscanError
 from .exitcodes import EXIT_OK, check_status
 from .fileio import opened
 from .model import BaseAdjustment, Probe, ScannedFile, Site, SiteKind, group_sites
+from .names import bpftrace_field, perf_accepts
 from .provider import DeclaredProbe
 from .scan import scan
 
@@ -151,8 +151,9 @@ RULES: dict[str, Rule] = {
             "name-rejected",
             WARNING,
             ("perf", "bpftrace"),
-            "perf probe refuses the event name, and bpftrace needs the name quoted "
-            "(or cannot spell it at all)",
+            "perf probe refuses the event name and, reading every note of the file, then "
+            "adds no sdt_ event of the file at all; or bpftrace needs the name quoted (or "
+            "cannot spell it at all)",
         ),
     )
 }
@@ -229,27 +230,35 @@ class LintResult:
 
 # -- probe and provider names ----------------------------------------------------------
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # The kernel's MAX_EVENT_NAME_LEN: perf names the event sdt_PROVIDER:NAME.
 _EVENT_NAME_MAX = 64
 
 
 def name_problem(what: str, name: str, group: bool) -> str | None:
-    """Why perf or bpftrace cannot use ``name`` as it is, or None."""
+    """Why perf or bpftrace cannot use ``name`` as it is, or None (what they accept
+    is :mod:`usdtscan.names`, which the attach specs follow too)."""
     if not name:
         return f"empty {what}: perf and bpftrace cannot name it"
-    if not _IDENTIFIER.match(name):
+    spelled = bpftrace_field(name)
+    problems = []
+    if not perf_accepts(name, group):
         bad = sorted({c for c in name if not (c.isalnum() or c == "_")})
         shown = " ".join(repr(c) for c in bad) or "a leading digit"
-        if any(c in name for c in ':"'):
-            how = "bpftrace cannot spell it even quoted"
-        else:
-            how = "bpftrace needs it quoted"
-        return f"{what} {name!r} is not a C identifier ({shown}): perf probe rejects it, {how}"
-    spelled = f"sdt_{name}" if group else name
-    if len(spelled) >= _EVENT_NAME_MAX:
+        problems.append(
+            f"{what} {name!r} is not a C identifier ({shown}): perf probe rejects it, "
+            "and with it every sdt_ event of the file"
+        )
+    if spelled is None:
+        problems.append("bpftrace cannot spell it even quoted")
+    elif spelled != name:
+        problems.append("bpftrace needs it quoted")
+    if problems:
+        # A name perf accepts is letters, digits and '_', which bpftrace takes too.
+        return ", ".join(problems)
+    event = f"sdt_{name}" if group else name
+    if len(event) >= _EVENT_NAME_MAX:
         return (
-            f"{what} {name!r}: the perf event name {spelled!r} is longer than the kernel's "
+            f"{what} {name!r}: the perf event name {event!r} is longer than the kernel's "
             f"{_EVENT_NAME_MAX - 1} characters"
         )
     return None
