@@ -422,6 +422,23 @@ def test_pid_specs_name_the_process(waiting: int) -> None:
     assert attach["stap"].startswith(f'stap -x {pid} -e \'probe process("{path}")')
 
 
+def test_pid_verbose_text_prints_the_process_commands(waiting: int) -> None:
+    """``--pid PID -v``: under each probe, the same commands as the JSON's ``attach``."""
+    pid = waiting
+    document = run_cli("--pid", str(pid), "--json", "-p", "fxsem:*")
+    entry = next(f for f in json.loads(document.stdout)["files"] if f["path"] == str(WAIT))
+    text = run_cli("--pid", str(pid), "-v", "-p", "fxsem:*")
+    assert text.returncode == 0, text.stderr
+    block = text.stdout.split(f"{WAIT}: ", 1)[1].split("\n\n", 1)[1]
+    for group in entry["groups"]:
+        assert f"  fxsem:{group['name']} (1 site)\n    attach:\n" in block
+        for tool, command in group["attach"].items():
+            assert f"      {tool:<8}  {command}\n" in block
+    assert f"gdb -p {pid} -ex 'break -probe-stap fxsem:guarded'" in block
+    # Without -v the table stands alone.
+    assert "attach:" not in run_cli("--pid", str(pid), "-p", "fxsem:*").stdout
+
+
 @pytest.mark.parametrize("waiting", [False, True], ids=["same-ns", "container"], indirect=True)
 def test_bpftrace_pid_spec_raises_the_semaphore_and_fires(waiting: int) -> None:
     _needs("bpftrace")

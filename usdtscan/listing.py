@@ -239,6 +239,7 @@ def _list_process(
     debug_dirs: tuple[str, ...] | None,
     form: str,
     demangle: bool = True,
+    verbose: bool = False,
 ) -> int:
     """``--pid``: exit 2 when the process cannot be read at all or a mapped file
     could not be read completely; a missing permission on its memory is a
@@ -265,7 +266,7 @@ def _list_process(
     if form == "json":
         write_stdout(process_render.render_json(result, demangle))
     else:
-        write_stdout(process_render.render_text(result))
+        write_stdout(process_render.render_text(result, verbose, demangle))
     return status
 
 
@@ -429,7 +430,9 @@ def run_listing(argv: Sequence[str]) -> int:
     if options.pid == "all":
         return _list_all_processes(keep, debug_dirs, options.format or "text", demangle)
     if options.pid is not None:
-        return _list_process(options.pid, keep, debug_dirs, options.format or "text", demangle)
+        return _list_process(
+            options.pid, keep, debug_dirs, options.format or "text", demangle, options.verbose
+        )
     return _list_files(options, keep, debug_dirs)
 
 

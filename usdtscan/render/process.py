@@ -15,7 +15,7 @@ from .. import __version__
 from ..attach import process_target
 from ..process import MappedFile, Mapping, ProcessScan, SystemScan, TracedProcess
 from .json import file_to_json
-from .text import describe_file, hex_or_dash, plural
+from .text import attach_lines, describe_file, hex_or_dash, plural
 
 
 def mapping_to_json(mapping: Mapping) -> dict[str, Any]:
@@ -51,8 +51,20 @@ def render_json(result: ProcessScan, demangle: bool = True) -> str:
     return json.dumps(document) + "\n"
 
 
-def render_text(result: ProcessScan) -> str:
-    """Per file with probes: a header with the load bias, then one row per site."""
+def _attach_blocks(entry: MappedFile, pid: int, demangle: bool) -> list[str]:
+    """``-v``: under each probe, the commands that trace it in this one process."""
+    target = process_target(entry.scanned, pid, entry.opened_as)
+    lines: list[str] = []
+    for probe in entry.scanned.analyze(demangle).probes:
+        lines.append("")
+        lines.append(f"  {probe.probe_id} ({plural(len(probe.sites), 'site')})")
+        lines.extend(attach_lines(probe.attach_to(target)))
+    return lines
+
+
+def render_text(result: ProcessScan, verbose: bool = False, demangle: bool = True) -> str:
+    """Per file with probes: a header with the load bias, then one row per site; with
+    ``verbose``, each probe's attach commands for this process."""
     lines: list[str] = []
     for entry in result.files:
         if not entry.scanned.sites:
@@ -76,6 +88,8 @@ def render_text(result: ProcessScan) -> str:
             lines.append(
                 "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             )
+        if verbose:
+            lines.extend(_attach_blocks(entry, result.pid, demangle))
     if not lines:
         lines.append(f"pid {result.pid}: no mapped file has probes")
     return "\n".join(lines) + "\n"

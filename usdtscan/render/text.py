@@ -197,14 +197,14 @@ def render_file(report: FileReport, verbose: bool = False, disassemble: bool = F
             first = probe.sites[0].site
             lines.append("")
             lines.append(f"  {probe.probe_id} ({sites}, args: {first.args_raw or '-'})")
-            lines.extend(_attach_lines(probe.attach))
+            lines.extend(attach_lines(probe.attach))
             for number, site in enumerate(probe.sites, 1):
                 lines.extend(_site_detail(number, site))
                 lines.extend(_decoded_detail(site, disassemble))
     return "\n".join(lines) + "\n"
 
 
-def _attach_lines(specs: Sequence[AttachSpec]) -> list[str]:
+def attach_lines(specs: Sequence[AttachSpec]) -> list[str]:
     """Each tool's spec, or why it cannot attach (docs/cli.rst, "Attach specs")."""
     width = max((len(spec.tool) for spec in specs), default=0)
     lines = ["    attach:"]
