@@ -150,6 +150,62 @@ def test_every_mangled_function_of_the_corpus_reads_as_cxxfilt_prints() -> None:
     assert [names[s] for s in symbols] == cxxfilt(symbols)
 
 
+#: libstdc++ 12's __cxa_demangle predates _FloatN (``DF128_``); binutils 2.40 knows it.
+OLDER_RUNTIME = {
+    "_ZSt10from_charsPKcS0_RDF128_St12chars_format",
+    "_ZSt8to_charsPcS_DF128_",
+    "_ZSt8to_charsPcS_DF128_St12chars_format",
+    "_ZSt8to_charsPcS_DF128_St12chars_formati",
+}
+
+
+def _mangled_function_symbols(path: Path) -> set[str]:
+    """Every defined STT_FUNC symbol of ``path`` that looks mangled (.symtab, .dynsym)."""
+    from usdtscan.demangle import is_mangled
+    from usdtscan.elf import ElfFile
+    from usdtscan.fileio import opened
+    from usdtscan.symbols import SymbolKind, symbol_rows, symbol_tables
+
+    names: set[str] = set()
+    with opened(str(path)) as reader:
+        elf = ElfFile(str(path), reader)
+        try:
+            for table in symbol_tables(elf):
+                strings = elf.section_data(elf.sections[table.link])
+                for at, info, _other, shndx, _value, _size in symbol_rows(elf, table):
+                    if info & 0xF == SymbolKind.FUNC and shndx and strings[at] == ord("_"):
+                        name = strings[at : strings.index(b"\0", at)].decode()
+                        if is_mangled(name):
+                            names.add(name)
+        finally:
+            elf.release()
+    return names
+
+
+@pytest.mark.corpus
+def test_every_mangled_function_symbol_of_the_corpus_reads_as_cxxfilt_prints() -> None:
+    """Not only the probes' functions: every mangled function symbol of the corpus'
+    ELF files (73,573 distinct, versioned ``name@@GLIBCXX_3.4`` ones included)."""
+    binaries = corpus_binaries()
+    if not binaries:
+        pytest.skip(f"corpus not fetched into {CORPUS}")
+    symbols = sorted(set().union(*(_mangled_function_symbols(p) for p in binaries)))
+    assert len(symbols) >= 73_000
+    printed = cxxfilt(symbols)
+    differ = {
+        symbol
+        for symbol, theirs in zip(symbols, printed, strict=True)
+        if (demangle(symbol) or symbol) != theirs
+    }
+    assert differ <= OLDER_RUNTIME
+    versioned = "_ZNKSs11_M_disjunctEPKc@@GLIBCXX_3.4.5"
+    assert versioned in symbols
+    assert demangle(versioned) == (
+        "std::basic_string<char, std::char_traits<char>, std::allocator<char> >"
+        "::_M_disjunct(char const*) const@@GLIBCXX_3.4.5"
+    )
+
+
 @pytest.mark.corpus
 def test_libjvm_listing_reads_as_gdb_does() -> None:
     """Every site's function and offset as GDB's ``info symbol`` names that address."""

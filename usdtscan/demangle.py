@@ -71,7 +71,13 @@ def demangle(symbol: str) -> str | None:
         return _cache[symbol]
     except KeyError:
         pass
-    if symbol.startswith("_R") or _RUST_LEGACY.match(symbol) is not None:
+    name, at, version = symbol.partition("@")
+    if at:
+        # A versioned name of a .symtab (libstdc++'s ``_ZNKSs4sizeEv@@GLIBCXX_3.4``):
+        # the demanglers refuse the '@'; c++filt demangles the name, keeps the version.
+        readable = demangle(name)
+        result = None if readable is None else f"{readable}@{version}"
+    elif symbol.startswith("_R") or _RUST_LEGACY.match(symbol) is not None:
         result = _rust_demangler()(symbol)
         if result is None and symbol.startswith("_Z"):
             result = _cxx_demangler()(symbol)
