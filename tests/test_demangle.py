@@ -169,16 +169,13 @@ def _mangled_function_symbols(path: Path) -> set[str]:
     names: set[str] = set()
     with opened(str(path)) as reader:
         elf = ElfFile(str(path), reader)
-        try:
-            for table in symbol_tables(elf):
-                strings = elf.section_data(elf.sections[table.link])
-                for at, info, _other, shndx, _value, _size in symbol_rows(elf, table):
-                    if info & 0xF == SymbolKind.FUNC and shndx and strings[at] == ord("_"):
-                        name = strings[at : strings.index(b"\0", at)].decode()
-                        if is_mangled(name):
-                            names.add(name)
-        finally:
-            elf.release()
+        for table in symbol_tables(elf):
+            strings = elf.section_data(elf.sections[table.link])
+            for at, info, _other, shndx, _value, _size in symbol_rows(elf, table):
+                if info & 0xF == SymbolKind.FUNC and shndx and strings[at] == ord("_"):
+                    name = strings[at : strings.index(b"\0", at)].decode()
+                    if is_mangled(name):
+                        names.add(name)
     return names
 
 
