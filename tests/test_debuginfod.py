@@ -197,6 +197,45 @@ def test_build_id_lists_a_binary_that_is_not_on_disk(server: Server, tmp_path: P
     assert len(fetched["probes"]) == len(local["probes"]) > 10
 
 
+def test_build_id_falls_back_to_the_note_section_under_maxsize(
+    server: Server, tmp_path: Path
+) -> None:
+    """With DEBUGINFOD_MAXSIZE below the executable's and the debug file's size,
+    elfutils' server refuses both (HTTP 406) but serves the section: the notes
+    are listed from it, with what a section alone cannot say."""
+    cache = tmp_path / "cache"
+    env = env_for(server.url, cache, DEBUGINFOD_MAXSIZE="4096")
+    result = run("--json", "--build-id", FIXTURE_ID, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"usdtscan: warning: debuginfod server {server.url}: /buildid/{FIXTURE_ID}/{artifact}: "
+        "over DEBUGINFOD_MAXSIZE (4096 bytes)"
+        for artifact in ("executable", "debuginfo")
+    ]
+    section = cache / FIXTURE_ID / "section-.note.stapsdt"
+    fetched = json.loads(result.stdout)["files"][0]
+    assert fetched["path"] == str(section)
+    assert (fetched["machine"], fetched["bits"], fetched["endian"]) == (None, 64, "little")
+    assert "addresses are the notes' own" in fetched["warnings"][0]
+    local = json.loads(run("--json", str(STRIPPED), env={}).stdout)["files"][0]
+    keys = ("provider", "name", "address", "semaphore_address", "args_raw", "note")
+    assert [[s[k] for k in keys] for s in fetched["probes"]] == [
+        [s[k] for k in keys] for s in local["probes"]
+    ]
+    assert all(s["file_offset"] is None and s["function"] is None for s in fetched["probes"])
+    assert not (cache / FIXTURE_ID / "executable").exists()  # a refusal is not a miss
+    if shutil.which("debuginfod-find"):
+        dead = f"http://127.0.0.1:{free_port()}"
+        found = subprocess.run(
+            ["debuginfod-find", "section", FIXTURE_ID, ".note.stapsdt"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env_for(dead, cache)},
+            timeout=30,
+        )
+        assert found.stdout.strip() == str(section), found.stderr
+
+
 @pytest.mark.corpus
 def test_debian_python_gets_its_function_names_from_the_server(
     server: Server, tmp_path: Path

@@ -13,7 +13,9 @@ fetched is not fetched again and the other way round:
 * ``DEBUGINFOD_TIMEOUT`` (default 90 s): a server that has not sent the first
   100 KiB of an answer within this many seconds is given up on;
   ``DEBUGINFOD_MAXTIME`` bounds a whole transfer and ``DEBUGINFOD_MAXSIZE``
-  its size (both unset by default, as in elfutils).
+  its size (both unset by default, as in elfutils); the size is sent as
+  ``X-DEBUGINFOD-MAXSIZE``, so that the server refuses (HTTP 406) rather than
+  sends a file too large.
 
 Cache layout, as elfutils writes it: ``CACHE/BUILDID/debuginfo``,
 ``CACHE/BUILDID/executable`` and ``CACHE/BUILDID/section-NAME`` (each ``/``
@@ -196,7 +198,8 @@ class Client:
                 if self._download(url + url_path(build_id, artifact, section), directory, target):
                     return target
             except _TooBigError as exc:
-                self._warn(f"debuginfod {url}: {exc}")
+                asked = url_path(build_id, artifact, section)
+                self._warn(f"debuginfod server {url}: {asked}: {exc}")
                 all_said_no = False
             except _ServerFailedError as exc:
                 self.failed.add(url)
@@ -227,13 +230,19 @@ class Client:
 
         config = self.config
         started = time.monotonic()
-        request = urllib.request.Request(url, headers={"User-Agent": f"usdtscan/{__version__}"})
+        headers = {"User-Agent": f"usdtscan/{__version__}"}
+        if config.maxsize is not None:
+            # As elfutils' client asks: the server refuses a larger file with a 406.
+            headers["X-DEBUGINFOD-MAXSIZE"] = str(config.maxsize)
+        request = urllib.request.Request(url, headers=headers)
         try:
             response = urllib.request.urlopen(request, timeout=config.timeout)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 404:
                 return False
+            if exc.code == 406 and config.maxsize is not None:
+                raise _TooBigError(f"over DEBUGINFOD_MAXSIZE ({config.maxsize} bytes)") from None
             raise _ServerFailedError(f"HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -243,7 +252,9 @@ class Client:
         with response:
             length = response.headers.get("Content-Length")
             if config.maxsize is not None and length and int(length) > config.maxsize:
-                raise _TooBigError(f"{url}: {length} bytes, over DEBUGINFOD_MAXSIZE")
+                raise _TooBigError(
+                    f"{length} bytes, over DEBUGINFOD_MAXSIZE ({config.maxsize} bytes)"
+                )
             try:
                 os.makedirs(directory, mode=0o700, exist_ok=True)
                 fd, partial = tempfile.mkstemp(dir=directory, prefix=".tmp.")
@@ -288,7 +299,7 @@ class Client:
             if config.maxtime is not None and elapsed > config.maxtime:
                 raise _ServerFailedError(f"transfer over {config.maxtime:g} s (DEBUGINFOD_MAXTIME)")
             if config.maxsize is not None and received > config.maxsize:
-                raise _TooBigError(f"over {config.maxsize} bytes (DEBUGINFOD_MAXSIZE)")
+                raise _TooBigError(f"over DEBUGINFOD_MAXSIZE ({config.maxsize} bytes)")
 
 
 _clients: dict[Config, Client] = {}
@@ -315,13 +326,20 @@ def default_client() -> Client | None:
     return client
 
 
+NOTE_SECTION = ".note.stapsdt"
+
+
 def fetch_object(client: Client, build_id: str) -> tuple[str | None, str]:
     """A file to list the probes of build ``build_id`` from: the executable,
     else the debug file (it keeps the notes, the headers and the symbols, but
-    not the code, so file offsets are unknown); with the reason when neither.
+    not the code, so file offsets are unknown), else, as a last resort, the
+    ``.note.stapsdt`` section alone (:mod:`usdtscan.notesection`: the notes'
+    own addresses, no offsets, no functions); with the reason when none.
 
     The file's own build ID is checked: a server answering with another
-    build's file is refused, as a local debug file would be.
+    build's file is refused, as a local debug file would be.  A section has
+    no build ID to check: the server picked it out of the file it holds
+    under that build ID.
     """
     from . import debuginfo
     from .elf import ElfFile
@@ -344,6 +362,10 @@ def fetch_object(client: Client, build_id: str) -> tuple[str | None, str]:
             refused.append(f"{artifact} has build ID {actual or 'none'}")
             continue
         return path, artifact
+    if not refused:
+        section = client.fetch(build_id, "section", NOTE_SECTION)
+        if section is not None:
+            return section, "section"
     if refused:
         return None, "the server's file does not match: " + "; ".join(refused)
     if client.warnings:

@@ -173,6 +173,11 @@ def scan_data(
     if head[:4] != ELF_MAGIC:
         if is_archive(head):
             raise NotObjectFileError(path, "an ar archive: scan_each() reads its members")
+        from .notesection import is_note_section, scan_note_section
+
+        if is_note_section(head):  # a section debuginfod served (--build-id)
+            fold(scanned, scan_note_section(path, source))
+            return scanned
         raise NotObjectFileError(path, "not an ELF file")
     elf = ElfFile(path, source)
     set_elf_header(scanned, elf)

@@ -46,7 +46,8 @@ def describe_file(scanned: ScannedFile, counts: bool = True) -> str:
     """One line saying what the file is and (with ``counts``) how many probes it has."""
     parts = [scanned.machine or "?"]
     if scanned.format == "elf":
-        parts.append(f"ELF{scanned.bits} {scanned.endian}-endian {scanned.elf_type}")
+        kind = scanned.elf_type or ".note.stapsdt section alone"
+        parts.append(f"ELF{scanned.bits} {scanned.endian}-endian {kind}")
     elif scanned.format == "macho":
         if len(scanned.slices) > 1:
             parts.append(f"Mach-O fat, {plural(len(scanned.slices), 'slice')}")
