@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 
+import usdtscan
 from usdtscan.packages import MAX_MEMBER, scan_archive
+from usdtscan.render.checks import cpython_check_json
 
 from .conftest import FIXTURE_BIN, run_usdtscan
 
@@ -483,6 +485,16 @@ def test_check_cpython_on_a_real_deb(python_deb: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{python_deb}!usr/bin/python3.11: CPython 3.11." in result.stdout
     assert "OK: all 8 markers expected in 3.11 are present" in result.stdout
+    # The command renders what the API returns (issue 13: every CLI output from Python).
+    (checked,) = usdtscan.check_cpython_each(python_deb)
+    assert (checked.path, checked.ok, checked.version) == (
+        f"{python_deb}!usr/bin/python3.11",
+        True,
+        (3, 11),
+    )
+    assert checked.where is not None and checked.where.kind == "executable"
+    as_json = run("check", "--cpython", "--json", str(python_deb))
+    assert json.loads(as_json.stdout) == json.loads(json.dumps(cpython_check_json([checked])))
 
 
 def test_check_cpython_on_an_archive_without_python(built: Path) -> None:
@@ -491,6 +503,11 @@ def test_check_cpython_on_an_archive_without_python(built: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"usdtscan: {deb}: no CPython executable or libpython in this archive"
+    )
+    (checked,) = usdtscan.check_cpython_each(deb)
+    assert (checked.status, checked.error) == (
+        2,
+        "no CPython executable or libpython in this archive",
     )
 
 

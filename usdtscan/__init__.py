@@ -75,7 +75,9 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("analyze", "probes", "scan"), ".scan"),
     **dict.fromkeys(("AttachSpec", "AttachTarget"), ".attach"),
-    **dict.fromkeys(("CPythonCheck", "MarkerFile", "check_cpython"), ".cpython.check"),
+    **dict.fromkeys(
+        ("CPythonCheck", "MarkerFile", "check_cpython", "check_cpython_each"), ".cpython.check"
+    ),
     **dict.fromkeys(("MarkerReport", "MarkerSite"), ".cpython.verdict"),
     **dict.fromkeys(("Change", "DiffResult", "diff"), ".diff"),
     **dict.fromkeys(("Finding", "LintResult", "lint"), ".lint"),
@@ -96,7 +98,7 @@ if TYPE_CHECKING:
     from .args.location import Constant, Location, Memory, Register, Symbol, Unparsed
     from .attach import AttachSpec, AttachTarget
     from .basetypes import Argument, BaseAdjustment, FileFormat, SiteKind, UprobeEvent, Verdict
-    from .cpython.check import CPythonCheck, MarkerFile, check_cpython
+    from .cpython.check import CPythonCheck, MarkerFile, check_cpython, check_cpython_each
     from .cpython.verdict import MarkerReport, MarkerSite
     from .demangle import demangle
     from .diff import Change, DiffResult, diff
@@ -172,6 +174,7 @@ __all__ = [
     "analyze",
     "attach_specs",
     "check_cpython",
+    "check_cpython_each",
     "demangle",
     "diff",
     "group_sites",

@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import cpython
@@ -123,16 +122,17 @@ def run_check(argv: Sequence[str]) -> int:
 
 def _run_cpython_check(options: argparse.Namespace, required: Sequence[str]) -> int:
     """Each PATH (the running interpreter by default), or each CPython in a package."""
-    from .cpython import check_cpython
+    from .cpython import check_cpython_each
     from .render.checks import cpython_check_json, render_cpython_check
 
     paths = list(options.paths) or cpython.running_interpreter_files()[:1]
     check = functools.partial(
-        check_cpython, version=options.python_version, require=required, sysroot=options.sysroot
+        check_cpython_each,
+        version=options.python_version,
+        require=required,
+        sysroot=options.sysroot,
     )
-    results: list[CPythonCheck] = []
-    for path in paths:
-        results.extend(check_archive(path, check) or [check(path)])
+    results: list[CPythonCheck] = [result for path in paths for result in check(path)]
     for result in results:
         if result.error is not None:
             print(f"usdtscan: {result.path}: {result.error}", file=sys.stderr)
@@ -142,39 +142,6 @@ def _run_cpython_check(options: argparse.Namespace, required: Sequence[str]) -> 
         text = "\n".join(filter(None, (render_cpython_check(result) for result in results)))
     write_stdout(text)
     return max(result.status for result in results)
-
-
-def check_archive(path: str, check: Callable[[str], CPythonCheck]) -> list[CPythonCheck]:
-    """``check`` on each CPython executable or libpython in the package or
-    image at ``path`` (named ``ARCHIVE!member``); empty when ``path`` is not one."""
-    from .cpython import CPythonCheck
-    from .errors import UsdtscanError
-    from .packages import is_oci_layout, looks_like_archive, members_in_memory
-
-    if not (is_oci_layout(path) or (_not_an_object(path) and looks_like_archive(path))):
-        return []
-
-    def interesting(member: str) -> bool:
-        name = os.path.basename(member)
-        return name.startswith(("python", "libpython"))
-
-    try:
-        with members_in_memory(path, interesting) as members:
-            checked = [check(member) for member in members]
-    except UsdtscanError as exc:
-        return [CPythonCheck(path, error=exc.reason)]
-    # A member named python* that is not CPython (a python3-config script is
-    # not an object file at all) is not worth a line of its own.
-    results = [r for r in checked if r.error is None or "not a CPython" not in r.error]
-    if not results:
-        return [CPythonCheck(path, error="no CPython executable or libpython in this archive")]
-    return results
-
-
-def _not_an_object(path: str) -> bool:
-    from .walk import has_object_magic
-
-    return os.path.isfile(path) and not has_object_magic(path)
 
 
 # -- check (lint) -------------------------------------------------------------------

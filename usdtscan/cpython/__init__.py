@@ -34,7 +34,7 @@ from .catalogue import (
     expected_markers,
     parse_version,
 )
-from .check import NO_DTRACE, CPythonCheck, MarkerFile, check_cpython
+from .check import NO_DTRACE, CPythonCheck, MarkerFile, check_cpython, check_cpython_each
 from .detection import Detection, detect, detect_elf, version_from_file_name, version_strings
 from .interpreter import (
     BuildKind,
@@ -79,6 +79,7 @@ __all__ = [
     "catalogue_version",
     "caveats",
     "check_cpython",
+    "check_cpython_each",
     "check_marker_site",
     "detect",
     "detect_elf",

@@ -18,7 +18,7 @@ from .catalogue import NEWEST_KNOWN, OLDEST_WITH_MARKERS, Version, parse_version
 from .interpreter import BuildKind, Interpreter, open_interpreter
 from .verdict import MarkerReport, MarkerState
 
-__all__ = ["NO_DTRACE", "CPythonCheck", "MarkerFile", "check_cpython"]
+__all__ = ["NO_DTRACE", "CPythonCheck", "MarkerFile", "check_cpython", "check_cpython_each"]
 
 # The note for a file without any stapsdt note: the likely cause, not only
 # the list of missing markers.
@@ -156,6 +156,58 @@ def check_cpython(
         return result
     _judge(result, interpreter, require)
     return result
+
+
+def check_cpython_each(
+    path: str | os.PathLike[str],
+    version: str | Version | None = None,
+    *,
+    require: Sequence[str] = (),
+    sysroot: str = "/",
+) -> list[CPythonCheck]:
+    """:func:`check_cpython` on each CPython in ``path``: the file itself, or each
+    CPython executable and libpython of a package or image (a ``.deb``, an
+    ``.rpm``, a tarball, an OCI layout...: :doc:`remote`), each named
+    ``ARCHIVE!member`` and read where it lies, as ``check --cpython`` does.
+
+    A package member whose name starts with ``python`` but is not CPython (a
+    ``python3-config`` script) gets no result; a package without any CPython
+    gives one result whose ``error`` says so.  Never raises for a bad input.
+    """
+    path = os.fspath(path)
+    checked = _check_members(path, version, require, sysroot)
+    if checked is None:
+        return [check_cpython(path, version, require=require, sysroot=sysroot)]
+    results = [r for r in checked if r.error is None or "not a CPython" not in r.error]
+    if not results:
+        return [CPythonCheck(path, error="no CPython executable or libpython in this archive")]
+    return results
+
+
+def _check_members(
+    path: str, version: str | Version | None, require: Sequence[str], sysroot: str
+) -> list[CPythonCheck] | None:
+    """The checks of the CPython members of the package or image at ``path``
+    (one result for a broken archive); None when ``path`` is not one."""
+    from ..errors import UsdtscanError
+    from ..packages import is_oci_layout, looks_like_archive, members_in_memory
+    from ..walk import has_object_magic
+
+    plain_file = os.path.isfile(path) and not has_object_magic(path)
+    if not (is_oci_layout(path) or (plain_file and looks_like_archive(path))):
+        return None
+
+    def interesting(member: str) -> bool:
+        return os.path.basename(member).startswith(("python", "libpython"))
+
+    try:
+        with members_in_memory(path, interesting) as members:
+            return [
+                check_cpython(member, version, require=require, sysroot=sysroot)
+                for member in members
+            ]
+    except UsdtscanError as exc:
+        return [CPythonCheck(path, error=exc.reason)]
 
 
 def _why_unchecked(interpreter: Interpreter, python_version: Version | None) -> str | None:
