@@ -177,6 +177,10 @@ def _interrupted(arguments: list[str], group: bool) -> subprocess.CompletedProce
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
+        # As a terminal's shell starts a command: SIGINT at its default.  A suite
+        # started in the background by a shell without job control inherits it
+        # ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(1.0)
     assert process.poll() is None, "the walk ended before the interrupt"
