@@ -126,6 +126,40 @@ def test_optimisation_levels_move_and_relocate() -> None:
     assert ("moved", "fx:literals", "p_literals", "main") in changes
 
 
+CXX_NEW = FIXTURE_BIN / "x86_64-demangle" / "probes-cxx"  # the C++11 std::string ABI
+CXX_OLD = FIXTURE_BIN / "x86_64-demangle" / "probes-cxx-oldabi"  # the old one (Ss)
+
+
+def test_moved_cxx_functions_read_as_the_listing_shows_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The two string ABIs put fixture probes in other C++ functions: the text says
+    them demangled, as the listing does; the JSON keeps the symbols and adds both
+    demangled forms; --no-demangle shows the symbols."""
+    status, out, _ = _run(["diff", str(CXX_NEW), str(CXX_OLD)], capsys)
+    assert status == 0
+    args = "<char, std::char_traits<char>, std::allocator<char> >"
+    string, cxx11 = f"std::basic_string{args}", f"std::__cxx11::basic_string{args}"
+    assert (
+        f"  moved      cxxfixture:name: usdt_fixture::name_length({cxx11} const&)"
+        f" -> usdt_fixture::name_length({string} const&)\n"
+    ) in out
+    assert "_ZN" not in out
+    status, out, _ = _run(["diff", "--json", str(CXX_NEW), str(CXX_OLD)], capsys)
+    moved = {c["probe"]: c for c in json.loads(out)["changes"]}["cxxfixture:name"]
+    assert (
+        moved["old"]
+        == "_ZN12usdt_fixture11name_lengthERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"
+    )
+    assert moved["new"] == "_ZN12usdt_fixture11name_lengthERKSs"
+    assert moved["new_demangled"] == f"usdt_fixture::name_length({string} const&)"
+    status, out, _ = _run(["diff", "--no-demangle", str(CXX_NEW), str(CXX_OLD)], capsys)
+    assert "cxxfixture:name: _ZN12usdt_fixture11name_lengthERKNSt7__cxx11" in out
+    # C functions are not touched: nothing to demangle, no *_demangled.
+    plain = {c.probe: c for c in diff(O0, O2).changes}["fx:literals"]
+    assert (plain.old, plain.new, plain.old_demangled) == ("p_literals", "main", None)
+
+
 def _doctored(tmp_path: Path, probe: str, field: int, data: bytes) -> Path:
     path = tmp_path / "probes-O2"
     shutil.copyfile(O2, path)

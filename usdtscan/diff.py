@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import UsdtscanError
 from .exitcodes import EXIT_OK, check_status
@@ -42,6 +42,10 @@ class Change:
     old: str | None
     new: str | None
     allowed: bool = False
+    # ``moved``: the functions with C++ and Rust names demangled, as the listing
+    # shows them; None when no name there is mangled (or with demangle=False).
+    old_demangled: str | None = None
+    new_demangled: str | None = None
 
     @property
     def breaking(self) -> bool:
@@ -123,7 +127,31 @@ def _functions(probe: Probe) -> set[str]:
     return {s.function_name for s in probe.sites if s.function_name}
 
 
-def _compare(old: Probe, new: Probe, old_file: ScannedFile, new_file: ScannedFile) -> list[Change]:
+def _demangled(functions: Iterable[str]) -> str | None:
+    """The functions as the listing shows them, or None when none is mangled."""
+    from .demangle import demangle, is_mangled
+
+    names = sorted(functions)
+    if not any(is_mangled(name) for name in names):
+        return None
+    return ", ".join(demangle(name) or name for name in names)
+
+
+def _moved(probe_id: str, old: set[str], new: set[str], readable: bool) -> Change:
+    change = Change(MOVED, probe_id, ", ".join(sorted(old)), ", ".join(sorted(new)))
+    if not readable:
+        return change
+    old_shown, new_shown = _demangled(old), _demangled(new)
+    if old_shown is None and new_shown is None:
+        return change
+    return replace(
+        change, old_demangled=old_shown or change.old, new_demangled=new_shown or change.new
+    )
+
+
+def _compare(
+    old: Probe, new: Probe, old_file: ScannedFile, new_file: ScannedFile, readable: bool = True
+) -> list[Change]:
     probe_id = old.probe_id
     changes = []
     old_args = _variants(_argument_text(s) for s in old.sites)
@@ -137,11 +165,7 @@ def _compare(old: Probe, new: Probe, old_file: ScannedFile, new_file: ScannedFil
             changes.append(Change(LOCATIONS, probe_id, old_kinds, new_kinds))
     old_functions, new_functions = _functions(old), _functions(new)
     if old_functions and new_functions and old_functions != new_functions:
-        changes.append(
-            Change(
-                MOVED, probe_id, ", ".join(sorted(old_functions)), ", ".join(sorted(new_functions))
-            )
-        )
+        changes.append(_moved(probe_id, old_functions, new_functions, readable))
     old_semaphore = old.semaphore_address is not None
     new_semaphore = new.semaphore_address is not None
     if old_semaphore != new_semaphore:
@@ -156,7 +180,9 @@ def _signature(probe: Probe) -> str:
     return f"{count} site{'s' if count != 1 else ''}, args {arguments}"
 
 
-def diff_scanned(old: ScannedFile, new: ScannedFile) -> list[Change]:
+def diff_scanned(old: ScannedFile, new: ScannedFile, demangle: bool = True) -> list[Change]:
+    """The changes from ``old`` to ``new``; ``demangle=False`` leaves ``moved``
+    functions as stored only (no ``*_demangled``)."""
     old_probes = {p.probe_id: p for p in group_sites(old.sites)}
     new_probes = {p.probe_id: p for p in group_sites(new.sites)}
     changes: list[Change] = []
@@ -164,7 +190,7 @@ def diff_scanned(old: ScannedFile, new: ScannedFile) -> list[Change]:
         if probe_id not in new_probes:
             changes.append(Change(REMOVED, probe_id, _signature(probe), None))
         else:
-            changes += _compare(probe, new_probes[probe_id], old, new)
+            changes += _compare(probe, new_probes[probe_id], old, new, demangle)
     for probe_id, probe in new_probes.items():
         if probe_id not in old_probes:
             changes.append(Change(ADDED, probe_id, None, _signature(probe)))
@@ -206,11 +232,13 @@ def diff(
     old: str | os.PathLike[str],
     new: str | os.PathLike[str],
     allow: Sequence[Allowance | str] = (),
+    demangle: bool = True,
 ) -> DiffResult:
     """Compare the probes of two files; never raises for bad input (``error`` says it).
 
     ``allow`` names the changes the release means to make, as ``--allow``
     spells them (``[KIND:]PROVIDER:NAME`` globs); a malformed one raises ValueError.
+    ``demangle=False`` keeps C++ and Rust function names of ``moved`` as stored.
     """
     rules = [parse_allowance(a) if isinstance(a, str) else a for a in allow]
     result = DiffResult(os.fspath(old), os.fspath(new))
@@ -227,8 +255,6 @@ def diff(
         scanned.append(one)
     result.old_probes = len(group_sites(scanned[0].sites))
     result.new_probes = len(group_sites(scanned[1].sites))
-    changes = diff_scanned(scanned[0], scanned[1])
-    result.changes = [
-        Change(c.kind, c.probe, c.old, c.new, any(rule(c) for rule in rules)) for c in changes
-    ]
+    changes = diff_scanned(scanned[0], scanned[1], demangle)
+    result.changes = [replace(c, allowed=any(rule(c) for rule in rules)) for c in changes]
     return result

@@ -34,6 +34,11 @@ def build_diff_parser() -> argparse.ArgumentParser:
         help=f"accept this change (globs; KIND one of {', '.join(KINDS)}); repeatable",
     )
     parser.add_argument("--json", action="store_true", help="JSON output")
+    parser.add_argument(
+        "--no-demangle",
+        action="store_true",
+        help="show C++ and Rust function symbols of moved probes as they are stored",
+    )
     return parser
 
 
@@ -46,7 +51,7 @@ def run_diff(argv: Sequence[str]) -> int:
             allow.append(parse_allowance(text))
         except ValueError as exc:
             return usage_error(parser, f"--allow: {exc}")
-    result = diff(options.old, options.new, allow)
+    result = diff(options.old, options.new, allow, demangle=not options.no_demangle)
     if result.error is not None:
         print(f"usdtscan: {result.error}", file=sys.stderr)
     status = result.status

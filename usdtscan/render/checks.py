@@ -367,6 +367,8 @@ def diff_json(result: DiffResult, status: int) -> dict[str, Any]:
                 "probe": change.probe,
                 "old": change.old,
                 "new": change.new,
+                "old_demangled": change.old_demangled,
+                "new_demangled": change.new_demangled,
                 "breaking": change.breaking,
                 "allowed": change.allowed,
             }
@@ -378,12 +380,14 @@ def diff_json(result: DiffResult, status: int) -> dict[str, Any]:
 
 def _change_line(change: Change) -> str:
     mark = " (allowed)" if change.allowed else ""
-    if change.old is None:
-        detail = change.new or ""
-    elif change.new is None:
-        detail = change.old
+    old = change.old_demangled or change.old
+    new = change.new_demangled or change.new
+    if old is None:
+        detail = new or ""
+    elif new is None:
+        detail = old
     else:
-        detail = f"{change.old} -> {change.new}"
+        detail = f"{old} -> {new}"
     return f"  {change.kind:<9}  {change.probe}: {detail}{mark}"
 
 
