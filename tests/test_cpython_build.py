@@ -225,6 +225,27 @@ def test_listing_a_shared_build_shows_libpython(shared: Build) -> None:
     }
 
 
+def _listed_paths(stdout: str, json_view: bool) -> list[str]:
+    if json_view:
+        return [f["path"] for f in json.loads(stdout)["files"]]
+    return [line.split(":", 1)[0] for line in stdout.splitlines() if line.startswith("/")]
+
+
+@pytest.mark.parametrize("view", [(), ("--json",), ("-v",)])
+def test_libpython_is_listed_once_when_named_too(shared: Build, view: tuple[str, ...]) -> None:
+    """Named after the executable, or needed by it twice, the library is listed
+    once: the streamed views followed each file's libraries on their own."""
+    executable, library = str(shared.executable), str(_library(shared))
+    cases = {
+        (executable, library): [executable, library],
+        (executable, executable): [executable, library, executable],
+    }
+    for named, expected in cases.items():
+        done = _usdtscan(*view, *named)
+        assert done.returncode == 0, done.stderr
+        assert _listed_paths(done.stdout, "--json" in view) == expected
+
+
 def test_deps_of_a_shared_build(shared: Build) -> None:
     done = _usdtscan("--deps", "--json", shared.executable)
     assert done.returncode == 0, done.stderr

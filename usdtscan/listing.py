@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -335,6 +336,8 @@ def _stream_json(
 
     status = EXIT_OK
     arch_unused = arch is not None
+    # Each library once: not again when it is named too, or needed by two files.
+    listed = {os.path.realpath(target.path) for target in targets if target.error is None}
 
     def reports() -> Iterator[FileReport | StreamedReport]:
         nonlocal status, arch_unused
@@ -342,7 +345,7 @@ def _stream_json(
             if target.error is None and _starts_as_elf(target.path):
                 scanned = ScannedFile(target.path)
                 libraries: list[ScannedFile] = []
-                raw = _followed(iter_scan(scanned, debug_dirs), scanned, libraries, sysroot)
+                raw = _followed(iter_scan(scanned, debug_dirs), scanned, libraries, sysroot, listed)
                 yield StreamedReport(scanned, (s for s in raw if keep(s)), demangle)
                 yield from (_kept(f, keep).analyze(demangle) for f in libraries)
                 found = [scanned]
@@ -362,11 +365,16 @@ def _stream_json(
 
 
 def _followed(
-    sites: Iterator[Site], scanned: ScannedFile, libraries: list[ScannedFile], sysroot: str
+    sites: Iterator[Site],
+    scanned: ScannedFile,
+    libraries: list[ScannedFile],
+    sysroot: str,
+    listed: set[str],
 ) -> Iterator[Site]:
     """The sites; once they are all read, for a file with none, the note on where
     its libraries' probes are (set before the file's tail is written) and, in
-    ``libraries``, the libpython to list after it."""
+    ``libraries``, the libpython to list after it, unless ``listed`` (the real
+    paths listed or to be listed) has it."""
     count = 0
     for site in sites:
         count += 1
@@ -375,7 +383,11 @@ def _followed(
         from .deps import follow
 
         shown, _ = follow([scanned], all_dependencies=False, sysroot=sysroot)
-        libraries += shown[1:]
+        for library in shown[1:]:
+            real = os.path.realpath(library.path)
+            if real not in listed:
+                listed.add(real)
+                libraries.append(library)
 
 
 def _starts_as_elf(path: str) -> bool:
