@@ -16,7 +16,7 @@ from usdtscan.model import Argument, Site
 from usdtscan.scan import scan
 from usdtscan.scripts import ScriptTarget, ScriptUnavailableError, generate, kernel_fetcharg
 
-from .conftest import FIXTURE_BIN, corpus_file
+from .conftest import FIXTURE_BIN, corpus_file, run_usdtscan
 from .cpython_corpus import LIB311_AMD64, PY311_AMD64, PY314_AMD64
 
 PROBES_O2 = FIXTURE_BIN / "x86_64" / "probes-O2"
@@ -271,3 +271,32 @@ def test_bpftrace_dry_run_accepts_the_script(
     assert probes
     for probe in probes:
         assert any(line.startswith(f'define i64 @"{probe}"') for line in programs), probe
+
+
+_EXECUTABLES = sorted(p for p in FIXTURE_BIN.glob("*/probes-O[02]") if p.is_file())
+
+
+@pytest.mark.parametrize("path", _EXECUTABLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_uprobe_events_script_lines_are_the_json_ones(path: Path) -> None:
+    """The script and --json spell each site's uprobe line alike, symbol operands
+    included (``g_i32(%rip)`` is ``@+0x40a0``; the script once had no symbols)."""
+    from usdtscan.analysis import analyze_scanned
+
+    script = run_usdtscan("script", "uprobe-events", str(path))
+    assert script.returncode == 0, script.stderr
+    lines = sorted(line for line in script.stdout.splitlines() if line.startswith("p:"))
+    report = analyze_scanned(scan(path))
+    expected = sorted(r.uprobe.line for r in report.sites if r.uprobe and r.uprobe.line)
+    assert lines == expected
+    assert len(lines) >= 10
+
+
+def test_uprobe_events_script_reads_symbol_operands() -> None:
+    script = run_usdtscan("script", "uprobe-events", str(FIXTURE_BIN / "x86_64" / "probes-O2"))
+    (globals_line,) = [
+        line for line in script.stdout.splitlines() if line.startswith("p:fx/globals ")
+    ]
+    assert globals_line.endswith(
+        "arg1=@+0x40a6:s8 arg2=@+0x40a4:u16 arg3=@+0x40a0:s32 arg4=@+0x4098:u64 "
+        "arg5=@+0x4088:x64 arg6=@+0x40c0:s32"
+    )

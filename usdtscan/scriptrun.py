@@ -69,6 +69,7 @@ def run_script(argv: Sequence[str]) -> int:
         machine=interpreter.parts[0].scanned.machine or "?",
         bits=interpreter.parts[0].scanned.bits or 64,
         sites=tuple((os.path.realpath(file), site) for file, site in interpreter.sites()),
+        symbols={os.path.realpath(part.path): part.scanned.symbols for part in interpreter.parts},
     )
     try:
         text = generate(options.kind, target, start_function=options.start, alias=options.alias)

@@ -14,15 +14,16 @@ sign, and the kernel's ``uprobe_events`` lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from .args.analysis import next_pc
 from .args.decode import decode_argument
 from .args.location import Constant
 from .attach import stap_string as _stap_string
 from .cpython import MARKERS_BY_NAME, PROVIDER, MarkerSpec, Version
 from .errors import UsdtscanError
-from .model import Argument, Site, group_sites
+from .model import Argument, Site, SymbolLookup, group_sites
 from .uprobe import (
     UnsupportedFetch,
     event_name,
@@ -61,6 +62,9 @@ class ScriptTarget:
     machine: str
     sites: tuple[tuple[str, Site], ...]
     bits: int = 64
+    # Each file's symbols, for operands that name one (``g_i32(%rip)``): the
+    # uprobe line reads them at ``@+OFFSET``, as --json's does.
+    symbols: Mapping[str, SymbolLookup | None] = field(default_factory=dict)
 
     @property
     def marker_file(self) -> str:
@@ -403,7 +407,12 @@ class FetchArg:
 
 
 def kernel_fetcharg(
-    machine: str, bits: int, argument: Argument, kind: str | None, site: Site
+    machine: str,
+    bits: int,
+    argument: Argument,
+    kind: str | None,
+    site: Site,
+    symbols: SymbolLookup | None = None,
 ) -> FetchArg:
     """How ``uprobe_events`` reads this argument; ``kind`` is the catalogue's, if known.
 
@@ -411,7 +420,10 @@ def kernel_fetcharg(
     the catalogue only changes the type: a C string is dereferenced as
     ``:string``, a ``PyObject *`` is shown in hex.
     """
-    decoded = decode_argument(argument, machine, bits)
+    rip = "rip" in argument.operand
+    decoded = decode_argument(
+        argument, machine, bits, symbols=symbols, next_pc=next_pc(site, machine) if rip else None
+    )
     try:
         if kind == "string":
             if isinstance(decoded.location, Constant):
@@ -444,7 +456,8 @@ def uprobe_lines(target: ScriptTarget) -> list[str]:
             for index, argument in enumerate(site.args):
                 arg_name = spec.args[index].name if spec and names_ok else f"arg{index + 1}"
                 kind = spec.args[index].kind if spec and names_ok else None
-                fetch = kernel_fetcharg(target.machine, target.bits, argument, kind, site)
+                symbols = target.symbols.get(file)
+                fetch = kernel_fetcharg(target.machine, target.bits, argument, kind, site, symbols)
                 if fetch.text is None:
                     notes.append(f"{arg_name} ({argument.raw}): {fetch.reason}")
                 else:
