@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -53,18 +54,15 @@ def many_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "many"
 
 
-def _has_open(pid: int, path: Path) -> bool:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
-                return True
-        except OSError:
-            continue
-    return False
+def _read_until(stream: IO[bytes], marker: bytes, deadline: float) -> bytes:
+    """What the process has written up to ``marker`` (and a little more)."""
+    seen = b""
+    while marker not in seen:
+        assert time.monotonic() < deadline, "usdtscan wrote no site"
+        chunk = os.read(stream.fileno(), 65536)
+        assert chunk, "usdtscan ended before it wrote a site"
+        seen += chunk
+    return seen
 
 
 def test_file_truncated_during_json_scan_is_one_error_line(
@@ -77,15 +75,16 @@ def test_file_truncated_during_json_scan_is_one_error_line(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        text=True,
     )
-    deadline = time.monotonic() + 60
-    while not _has_open(process.pid, victim):
-        assert process.poll() is None, "usdtscan ended before it opened the file"
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    assert process.stdout is not None
+    # Truncate once the first site is out: the scan has read the headers by then,
+    # and it cannot have finished, since a pipe nobody reads stops its writes at
+    # 64 KiB of the 4 MB.  (Waiting for the file to be open was a race: under
+    # load the truncation could come before the first read.)
+    head = _read_until(process.stdout, b'"probes": [{', time.monotonic() + 60)
     subprocess.run(["truncate", "-s", "4096", str(victim)], check=True)
-    stdout, stderr = process.communicate(timeout=120)
+    rest, errors = process.communicate(timeout=120)
+    stdout, stderr = (head + rest).decode(), errors.decode()
     assert process.returncode == 2, stderr  # not -7 (SIGBUS)
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
@@ -167,6 +166,21 @@ def test_directory_swapped_in_for_a_walked_file(tmp_path: Path) -> None:
     assert caught.value.reason == "is a directory (use -r to scan it)"
 
 
+def _opened_under(pid: int, prefix: str) -> bool:
+    """Whether process ``pid`` has a file or directory below ``prefix`` open."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _interrupted(arguments: list[str], group: bool) -> subprocess.CompletedProcess[str]:
     """Run usdtscan, wait until it is walking, send SIGINT (to its whole process
     group when ``group``, as a terminal's Ctrl-C does) and collect the result."""
@@ -182,7 +196,14 @@ def _interrupted(arguments: list[str], group: bool) -> subprocess.CompletedProce
         # ignored, and Python then never raises KeyboardInterrupt.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(1.0)
+    # Interrupt the walk, not the start-up: wait until a directory or file of the
+    # tree is open (a fixed sleep raced with a slow start under load).
+    deadline = time.monotonic() + 60
+    while not _opened_under(process.pid, "/usr/"):
+        assert process.poll() is None, "usdtscan ended before it walked"
+        assert time.monotonic() < deadline, "usdtscan did not start walking"
+        time.sleep(0.01)
+    time.sleep(0.2)
     assert process.poll() is None, "the walk ended before the interrupt"
     if group:
         os.killpg(process.pid, signal.SIGINT)
