@@ -322,6 +322,27 @@ def test_bcc_trace_parses_and_enables_every_spec() -> None:
     assert all(line.startswith("FAIL ") for line in _bcc(*names))
 
 
+def test_bcc_argdist_takes_the_spec_with_a_signature() -> None:
+    """argdist's specifier is ``u:LIBRARY:NAME(SIGNATURE)[:TYPE:EXPR...]``: the ``bcc``
+    spec followed by ``()`` (docs/cli.rst says so); bare, argdist refuses it."""
+    if not Path("/usr/sbin/argdist-bpfcc").exists():
+        pytest.skip("bcc's argdist (Debian's bpfcc-tools) is not installed")
+    specs = specs_of(STRIPPED)
+    plain = [s["bcc"].spec for s in specs.values() if s["bcc"].spec and s["bcc"].why is None]
+    assert len(plain) == 14
+    given = [f"{spec}()" for spec in plain] + [f"{plain[0]}():int:arg1", plain[0]]
+    result = subprocess.run(
+        ["/usr/bin/python3", str(TOOLS_DIR / "bcc_argdist_probe.py"), *given],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("OK ", "FAIL "))]
+    assert lines[:-1] == [f"OK {spec}" for spec in given[:-1]]
+    assert lines[-1].startswith(f"FAIL {plain[0]}: ") and "invalid format" in lines[-1]
+
+
 @pytest.fixture(scope="module")
 def libbpf_loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for tool in ("clang", "gcc"):
