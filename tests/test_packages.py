@@ -101,6 +101,26 @@ def make_deb(top: Path) -> Path:
     return deb
 
 
+def make_dev_deb(top: Path) -> Path:
+    """A -dev package holding the fixtures' static library."""
+    need("dpkg-deb")
+    deb = top / "fx-dev_1.0_amd64.deb"
+    if deb.exists():
+        return deb
+    tree = top / "debroot-static"
+    (tree / "usr/lib").mkdir(parents=True)
+    shutil.copy(FIXTURE_BIN.parent / "archives" / "x86_64" / "libfx.a", tree / "usr/lib/libfx.a")
+    (tree / "DEBIAN").mkdir()
+    (tree / "DEBIAN/control").write_text(
+        "Package: fx-dev\nVersion: 1.0\nArchitecture: amd64\n"
+        "Maintainer: usdtscan <tests@example.org>\nDescription: fixture archive\n"
+    )
+    subprocess.run(
+        ["dpkg-deb", "-Zxz", "--build", str(tree), str(deb)], check=True, capture_output=True
+    )
+    return deb
+
+
 def make_rpm(top: Path) -> Path:
     need("rpmbuild")
     build = top / "rpmbuild"
@@ -287,20 +307,8 @@ def test_docker_save_and_oci_archive_tarballs(
 
 def test_static_library_in_a_deb_is_read_member_by_member(built: Path) -> None:
     """A -dev package's libfoo.a goes through the same ar reader as the .deb itself."""
-    need("dpkg-deb")
     library = FIXTURE_BIN.parent / "archives" / "x86_64" / "libfx.a"
-    tree = built / "debroot-static"
-    (tree / "usr/lib").mkdir(parents=True)
-    shutil.copy(library, tree / "usr/lib/libfx.a")
-    (tree / "DEBIAN").mkdir()
-    (tree / "DEBIAN/control").write_text(
-        "Package: fx-dev\nVersion: 1.0\nArchitecture: amd64\n"
-        "Maintainer: usdtscan <tests@example.org>\nDescription: fixture archive\n"
-    )
-    deb = built / "fx-dev_1.0_amd64.deb"
-    subprocess.run(
-        ["dpkg-deb", "-Zxz", "--build", str(tree), str(deb)], check=True, capture_output=True
-    )
+    deb = make_dev_deb(built)
     files, result = listing(str(deb))
     assert result.returncode == 0, result.stderr
     found = members(files, deb)
@@ -534,3 +542,53 @@ def test_macho_members_are_scanned_where_they_lie(tmp_path: Path) -> None:
     inner = files[f"{wheel}!markupsafe/_speedups.cpython-311-darwin.so"]
     assert [s["arch"] for s in inner["slices"]] == [s["arch"] for s in files[str(fat)]["slices"]]
     assert len(inner["slices"]) == 2
+
+
+def test_check_lints_each_member_of_a_package(built: Path) -> None:
+    """``usdtscan check pkg.deb`` lints what the package holds, as the listing lists
+    it; it said "not an ELF file".  The lint of a member equals the lint of the
+    same file on disk."""
+    deb = make_deb(built)
+    done = run_usdtscan("check", "--json", str(deb))
+    assert done.returncode == 0, done.stderr  # the fixtures have warnings, no error
+    linted = {f["path"]: f for f in json.loads(done.stdout)["files"]}
+    assert sorted(linted) == [f"{deb}!usr/bin/fx-probes", f"{deb}!usr/lib/libfx.so"]
+    for member, alone in ((f"{deb}!usr/bin/fx-probes", EXE), (f"{deb}!usr/lib/libfx.so", LIB)):
+        on_disk = json.loads(run_usdtscan("check", "--json", str(alone)).stdout)["files"][0]
+        findings = [(f["id"], f["message"]) for f in linted[member]["findings"]]
+        assert findings == [(f["id"], f["message"]) for f in on_disk["findings"]]
+        assert findings  # the fixtures have findings to compare
+    # The API gives the same results.
+    api = usdtscan.lint_each(deb)
+    assert [(r.path, len(r.findings)) for r in api] == [
+        (path, len(linted[path]["findings"])) for path in sorted(linted)
+    ]
+
+
+def test_check_lints_a_static_library_inside_a_package(built: Path) -> None:
+    deb = make_dev_deb(built)
+    done = run_usdtscan("check", str(deb))
+    names = [line.split(":", 1)[0] for line in done.stdout.splitlines() if line.startswith("/")]
+    assert names == [
+        f"{deb}!usr/lib/libfx.a({member})"
+        for member in ("probes.o", "sem.o", "libprobes-with-a-long-member-name.o")
+    ]
+
+
+def test_check_of_a_real_debian_package(python_deb: Path) -> None:
+    done = run_usdtscan("check", str(python_deb))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[:2] == [
+        f"{python_deb}!usr/bin/python3.11: x86_64 ELF64, 8 probes, 8 sites (8 nop)",
+        "  OK: no error (0 warnings, 0 info)",
+    ]
+
+
+def test_check_of_a_broken_package_is_one_line(built: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.deb"
+    cut.write_bytes(make_deb(built).read_bytes()[:2000])
+    done = run_usdtscan("check", str(cut), str(EXE))
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"usdtscan: {cut}: ")
+    assert f"{EXE}: x86_64 ELF64" in done.stdout  # the next file is still checked

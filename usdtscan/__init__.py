@@ -80,7 +80,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("MarkerReport", "MarkerSite"), ".cpython.verdict"),
     **dict.fromkeys(("Change", "DiffResult", "diff"), ".diff"),
-    **dict.fromkeys(("Finding", "LintResult", "lint"), ".lint"),
+    **dict.fromkeys(("Finding", "LintResult", "lint", "lint_each"), ".lint"),
     **dict.fromkeys(("DeclaredProbe", "ProviderFileError", "read_provider_file"), ".provider"),
     "demangle": ".demangle",
 }
@@ -109,7 +109,7 @@ if TYPE_CHECKING:
         NotObjectFileError,
         UsdtscanError,
     )
-    from .lint import Finding, LintResult, lint
+    from .lint import Finding, LintResult, lint, lint_each
     from .model import (
         DofInfo,
         NoteValues,
@@ -179,6 +179,7 @@ __all__ = [
     "diff",
     "group_sites",
     "lint",
+    "lint_each",
     "probes",
     "read_provider_file",
     "scan",

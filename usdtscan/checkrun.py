@@ -161,8 +161,7 @@ def _run_lint_check(
     parser: argparse.ArgumentParser, options: argparse.Namespace, required: Sequence[str]
 ) -> int:
     """Lint each PATH (and check its ``--require``\\d probes); the status is the worst file's."""
-    from .archive import each_object
-    from .lint import RULES, LintResult, lint
+    from .lint import RULES, lint_each
     from .render.checks import lint_document, render_lint_files
 
     ignore = ignored_ids(options.ignore)
@@ -178,10 +177,10 @@ def _run_lint_check(
         if declared is None:
             return EXIT_TROUBLE
     files: list[tuple[LintResult, list[cpython.MarkerReport], int]] = []
-    # A static library is linted member by member (lib.a(m.o)).
-    for path, unreadable in (one for named in options.paths for one in each_object(named)):
-        result = lint(path, ignore, declared) if unreadable is None else LintResult(path)
-        result.error = result.error if unreadable is None else unreadable
+    # A static library is linted member by member (lib.a(m.o)), a package or an
+    # image member by member too (ARCHIVE!member).
+    for result in (one for named in options.paths for one in lint_each(named, ignore, declared)):
+        path = result.path
         reports: list[cpython.MarkerReport] = []
         if required and result.scanned is not None:
             reports = cpython.require([(path, s) for s in result.scanned.sites], required)

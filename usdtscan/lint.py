@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .analysis import SiteReport, analyze_scanned
+from .archive import each_object
 from .elf import PF_W, PF_X, ElfFile, ElfType, SegmentType
 from .errors import UsdtscanError
 from .exitcodes import EXIT_OK, check_status
@@ -601,6 +602,48 @@ def lint(
     result.ignored = len(result.findings) - len(kept)
     result.findings = kept
     return result
+
+
+def lint_each(
+    path: str | os.PathLike[str],
+    ignore: Iterable[str] = (),
+    declared: Sequence[DeclaredProbe] | None = None,
+) -> list[LintResult]:
+    """:func:`lint` of each object in ``path``, as ``usdtscan check PATH`` does: the
+    file itself; each ELF member of a static library (``lib.a(m.o)``); each ELF
+    and Mach-O member of a package or image (a ``.deb``, an ``.rpm``, a tarball,
+    an OCI layout...: :doc:`remote`), named ``ARCHIVE!member`` and read where it
+    lies, one member in memory at a time.  A part that cannot be read is one
+    result whose ``error`` says why; this never raises for bad input.
+    """
+    from .packages import is_package, visit_members
+
+    path = os.fspath(path)
+    if not is_package(path):
+        return _lint_objects(path, ignore, declared)
+    try:
+        found, damage = visit_members(path, lambda m: _lint_objects(m, ignore, declared))
+    except UsdtscanError as exc:
+        return [LintResult(path, error=exc.reason)]
+    results = [result for member in found for result in member]
+    if damage is not None:
+        results.append(LintResult(path, error=damage))
+    if not results:
+        results.append(LintResult(path, error="no ELF or Mach-O file in this archive"))
+    return results
+
+
+def _lint_objects(
+    path: str, ignore: Iterable[str], declared: Sequence[DeclaredProbe] | None
+) -> list[LintResult]:
+    """The file, or each ELF member of a static library (:func:`usdtscan.archive.each_object`)."""
+    results = []
+    for name, unreadable in each_object(path):
+        if unreadable is None:
+            results.append(lint(name, ignore, declared))
+        else:
+            results.append(LintResult(name, error=unreadable))
+    return results
 
 
 def unknown_ids(ids: Sequence[str]) -> list[str]:

@@ -45,7 +45,7 @@ import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .errors import FileAccessError, MalformedFileError, NotObjectFileError, UsdtscanError
@@ -107,6 +107,9 @@ def archive_kind(head: bytes) -> str | None:
     return None
 
 
+_T = TypeVar("_T")
+
+
 def is_oci_layout(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "oci-layout")) and os.path.isfile(
         os.path.join(path, "index.json")
@@ -123,6 +126,16 @@ def looks_like_archive(path: str) -> bool:
     except OSError:
         return False
     return archive_kind(head) is not None
+
+
+def is_package(path: str) -> bool:
+    """Whether ``path`` is a package or an image that :func:`read_package` opens:
+    an OCI layout, or a regular file (never a FIFO, which would block the read)
+    that starts as one of the archive kinds.  A static library is not one: its
+    members are read by :mod:`usdtscan.archive`, named ``lib.a(m.o)``."""
+    if os.path.isdir(path):
+        return is_oci_layout(path)
+    return os.path.isfile(path) and looks_like_archive(path)
 
 
 # -- bounded streams -------------------------------------------------------------
@@ -853,6 +866,26 @@ def scan_archive(
             scanned.member_of = origin
         results.append(scanned)
     return results
+
+
+def visit_members(path: str, visit: Callable[[str], _T]) -> tuple[list[_T], str | None]:
+    """``visit(ARCHIVE!member)`` for each object member of the package or image at
+    ``path``, one at a time, while :data:`~usdtscan.fileio.MEMBERS_IN_MEMORY`
+    holds that member's bytes (for readers that take a path, as the lint does);
+    the results, and the damage that stopped the read (None: read whole).
+    Raises :class:`UsdtscanError` when ``path`` cannot be opened or is not an archive."""
+    results: list[_T] = []
+
+    def keep(display: str, data: bytes) -> ScannedFile:
+        MEMBERS_IN_MEMORY[display] = data
+        try:
+            results.append(visit(display))
+        finally:
+            MEMBERS_IN_MEMORY.pop(display, None)
+        return ScannedFile(display)
+
+    damage = next((s.error for _, s in read_package(path, keep) if s.error is not None), None)
+    return results, damage
 
 
 @contextmanager

@@ -190,11 +190,9 @@ def _check_members(
     """The checks of the CPython members of the package or image at ``path``
     (one result for a broken archive); None when ``path`` is not one."""
     from ..errors import UsdtscanError
-    from ..packages import is_oci_layout, looks_like_archive, members_in_memory
-    from ..walk import has_object_magic
+    from ..packages import is_package, members_in_memory
 
-    plain_file = os.path.isfile(path) and not has_object_magic(path)
-    if not (is_oci_layout(path) or (plain_file and looks_like_archive(path))):
+    if not is_package(path):
         return None
 
     def interesting(member: str) -> bool:
