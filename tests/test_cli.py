@@ -384,3 +384,33 @@ def test_a_closed_stdout_keeps_the_scan_status(tmp_path: Path) -> None:
     result = _closed_stdout("-v", str(SAMPLE), str(missing))
     assert result.returncode == 2
     assert result.stderr == f"usdtscan: {missing}: no such file or directory\n"
+
+
+def test_no_command_imports_shutil_for_argparse() -> None:
+    """argparse's own formatter imports shutil (and so bz2 and lzma) for every
+    add_argument; usdtscan's sizes help the same way without it."""
+    code = (
+        "import sys\nfrom usdtscan.cli import main\nmain(sys.argv[1:])\n"
+        "sys.stderr.write(' '.join(m for m in ('shutil', 'bz2', 'lzma') if m in sys.modules))\n"
+    )
+    for args in ([str(SAMPLE)], ["check", str(SAMPLE)], ["diff", str(SAMPLE), str(SAMPLE)]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.stderr.splitlines()[-1:] in ([], [""]), (args, done.stderr)
+
+
+@pytest.mark.parametrize("columns", ["40", "100", ""])
+def test_help_is_laid_out_as_argparse_lays_it_out(
+    columns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from usdtscan.listing import build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    ours = build_parser()
+    theirs = build_parser()
+    theirs.formatter_class = argparse.HelpFormatter
+    assert ours.format_help() == theirs.format_help()
+    assert ours.formatter_class is not argparse.HelpFormatter

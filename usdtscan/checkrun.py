@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import cpython
 from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
-from .output import usage_error, write_stdout
+from .output import HelpFormatter, usage_error, write_stdout
 
 if TYPE_CHECKING:
     from .cpython import CPythonCheck
@@ -67,6 +67,7 @@ def add_cpython_options(parser: argparse.ArgumentParser) -> None:
 
 def build_check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="usdtscan check",
         description="Check that binaries carry the static markers they should (for CI). "
         "Without --cpython, lint every probe site (docs/checks.rst).",

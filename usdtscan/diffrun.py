@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from .diff import KINDS, Allowance, diff, parse_allowance
-from .output import usage_error, write_stdout
+from .output import HelpFormatter, usage_error, write_stdout
 from .render.checks import diff_json, render_diff
 
 
 def build_diff_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="usdtscan diff",
         description="Compare the probes of two builds: the release gate (docs/checks.rst).",
         epilog="Exit status: 0 no breaking change, 1 a probe removed or its arguments "

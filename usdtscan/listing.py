@@ -22,7 +22,7 @@ from . import __version__
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .exitcodes import EXIT_OK, EXIT_TROUBLE
 from .model import ScannedFile, Site
-from .output import write_stdout, write_stream
+from .output import HelpFormatter, write_stdout, write_stream
 
 if TYPE_CHECKING:
     from .analysis import FileReport, StreamedReport
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="usdtscan",
         description="List the USDT probes (SystemTap SDT notes) of ELF files.",
         epilog="With no PATH, inspects the Python interpreter running usdtscan "

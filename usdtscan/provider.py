@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +78,8 @@ class ArgumentType:
 
 def preprocess(path: str, cpp: str | None = None) -> str:
     """The file after ``cpp -P -undef``: no host macros (``linux``, ``unix``) leak in."""
+    import shutil  # here, not at the top: it imports bz2 and lzma, and lint imports us
+
     program = cpp or shutil.which("cpp")
     if program is None:
         raise ProviderFileError(path, "the C preprocessor (cpp) is not installed")

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from . import cpython
 from .checkrun import add_cpython_options
 from .exitcodes import EXIT_FAILED, EXIT_OK, EXIT_TROUBLE
-from .output import write_stdout
+from .output import HelpFormatter, write_stdout
 
 
 def build_script_parser() -> argparse.ArgumentParser:
     from .scripts import DEFAULT_TAPSET_ALIAS, KINDS
 
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="usdtscan script",
         description="Print a tracing script for the probes of one binary.",
         epilog="With no PATH, for the running interpreter. tapset, stap-*, dtrace-calltree "
