@@ -104,6 +104,25 @@ def test_refusals_say_why() -> None:
     assert specs_of(STRIPPED)["fx:one"]["perf"].spec is not None
 
 
+def test_bpftrace_spec_warns_where_bpftrace_024_fails_through_libbpf() -> None:
+    """bpftrace >= 0.24 attaches through libbpf (>= 1.7) and fails with it; bpftrace 0.17,
+    here, attaches every one of these (test_bpftrace_attaches_every_spec_...)."""
+    specs = specs_of(STRIPPED)
+    floats = specs["fx:floats"]["bpftrace"]
+    assert floats.spec == f"usdt:{STRIPPED}:fx:floats"
+    assert floats.why == (
+        "bpftrace >= 0.24 attaches through libbpf and fails on this probe: arg1: float "
+        "argument (4f@%edx): libbpf reads integers; older bpftrace reads it"
+    )
+    # libbpf 1.7 reads fx:fields' scale-index-base arg1 to arg4; arg5 is a symbol.
+    fields = specs["fx:fields"]
+    assert "arg5: symbol operands are not supported" in (fields["bpftrace"].why or "")
+    caveated = {p for p, t in specs.items() if "bpftrace >= 0.24" in (t["bpftrace"].why or "")}
+    assert caveated == {"fx:fields", "fx:floats", "fx:globals", "fx:stack_array", "fx:twelve"}
+    assert specs["fx:one"]["bpftrace"].why is None
+    assert (specs["fxsem:guarded"]["bpftrace"].why or "").startswith("the probe has a semaphore")
+
+
 def test_unlinked_object_refused_by_every_tool() -> None:
     for specs in specs_of(OBJECT).values():
         assert set(specs) == {"bpftrace", "bcc", "libbpf", "perf", "stap", "gdb"}
@@ -398,6 +417,30 @@ def test_libbpf_attaches_every_spec_and_refuses_where_we_say(
     refused = sorted(p for p, t in specs.items() if t["libbpf"].spec is None)
     assert refused == ["fx:fields", "fx:floats", "fx:globals", "fx:stack_array", "fx:twelve"]
     assert attached == 14
+
+
+@pytest.mark.corpus
+def test_libbpf_spec_warns_where_only_libbpf_before_17_fails(
+    libbpf_loader: Path, tmp_path: Path
+) -> None:
+    """stap:cache__clean passes 8@(%rax,%rcx): libbpf 1.7 reads scale-index-base
+    operands, older libbpf refuses the probe; the spec carries that caveat, and Debian
+    12's libbpf 1.1 indeed fails to attach it while it attaches its neighbour."""
+    path = os.path.realpath(corpus_file("amd64/systemtap/usr/bin/stap"))
+    specs = specs_of(path)
+    clean = specs["stap:cache__clean"]["libbpf"]
+    assert clean.spec == f'SEC("usdt/{path}:stap:cache__clean")'
+    assert clean.why == (
+        "libbpf before 1.7 fails the whole attach on this probe: arg1: "
+        "scale-index-base operands are read from libbpf 1.7 on"
+    )
+    assert specs["stap:cache__clean"]["bpftrace"].why is None  # bpftrace 0.24 uses 1.7
+    plain = specs["stap:pass0__start"]["libbpf"]
+    assert plain.spec is not None and plain.why is None
+    refused = _libbpf_attach(libbpf_loader, clean.spec[4:-1], tmp_path)
+    assert "attach failed" in refused.stdout, refused.stdout + refused.stderr[-2000:]
+    attached = _libbpf_attach(libbpf_loader, plain.spec[4:-1], tmp_path)
+    assert "attached" in attached.stdout, attached.stderr[-2000:]
 
 
 # -- --pid ----------------------------------------------------------------------------

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 TOOLS = ("bpftrace", "bcc", "libbpf", "perf", "stap", "gdb")
 DOF_TOOL = "dtrace"
+#: The consumer verdict (usdtscan.args.consumers) of the libbpf releases that read
+#: less than the newest: a caveat on the libbpf spec where only they fail.
+OLD_LIBBPF = "libbpf<1.7"
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +259,14 @@ class ProbeFacts:
                     "libbpf fails the whole attach when it cannot parse an argument: "
                     f"{where}arg{number}: {libbpf.why}"
                 )
+            elif libbpf is not None and libbpf.ok and OLD_LIBBPF not in self.refusals:
+                # The newest libbpf reads it; one before 1.7 may not (scale-index-base).
+                old = argument.versioned.get(OLD_LIBBPF)
+                if old is not None and not old.ok:
+                    self.refusals[OLD_LIBBPF] = (
+                        "libbpf before 1.7 fails the whole attach on this probe: "
+                        f"{where}arg{number}: {old.why}"
+                    )
             location = argument.location
             # A float fails bcc's parse first (4f@g_flt(%rip)), and is skipped.
             symbolic = isinstance(location, Symbol) or (
@@ -313,13 +324,13 @@ def probe_specs(
     semaphore = probe.semaphore
     refused = probe.reasons()
     linked = [
-        _bpftrace(path, provider, name, target.pid, semaphore),
+        _bpftrace(path, provider, name, target.pid, semaphore, _through_libbpf(refused)),
         AttachSpec("bcc", None, refused["bcc"])
         if "bcc" in refused
         else _bcc(path, provider, name, shared, target.pid, semaphore),
         AttachSpec("libbpf", None, refused["libbpf"])
         if "libbpf" in refused
-        else _libbpf(probe, target),
+        else _libbpf(probe, target, refused.get(OLD_LIBBPF)),
         _perf(path, provider, name, target, perf_refusal),
         _stap(path, provider, name, shared, target.pid),
         _gdb(provider, name, target.pid),
@@ -327,21 +338,36 @@ def probe_specs(
     return tuple(linked) if dtrace is None else (*linked, dtrace)
 
 
-def _bpftrace(path: str, provider: str, name: str, pid: int | None, semaphore: bool) -> AttachSpec:
+def _through_libbpf(refused: dict[str, str]) -> str | None:
+    """Why bpftrace >= 0.24 fails on the probe: it attaches through libbpf (PR #4217),
+    whose newest parser refuses an argument, and fails with it; None if it does not."""
+    why = refused.get("libbpf")
+    if why is None:
+        return None
+    reason = why.split(": ", 1)[1]
+    return (
+        f"bpftrace >= 0.24 attaches through libbpf and fails on this probe: {reason}; "
+        "older bpftrace reads it"
+    )
+
+
+def _bpftrace(
+    path: str, provider: str, name: str, pid: int | None, semaphore: bool, modern: str | None
+) -> AttachSpec:
+    """``modern``: why bpftrace >= 0.24 (through libbpf) fails on the probe, or None."""
     spec = bpftrace_probe(path, provider, name)
     if spec.spec is None:
         return spec
     if pid is not None:
         program = f'{spec.spec} {{ printf("%s\\n", probe); }}'
-        return AttachSpec("bpftrace", f"bpftrace -p {pid} -e {shlex.quote(program)}")
+        return AttachSpec("bpftrace", f"bpftrace -p {pid} -e {shlex.quote(program)}", modern)
+    caveats = [modern] if modern is not None else []
     if semaphore:
-        return AttachSpec(
-            "bpftrace",
-            spec.spec,
+        caveats.append(
             "the probe has a semaphore: bpftrace raises it only with -p PID "
-            "(or --usdt-file-activation)",
+            "(or --usdt-file-activation)"
         )
-    return spec
+    return AttachSpec("bpftrace", spec.spec, "; ".join(caveats) or None)
 
 
 def _bcc(
@@ -361,7 +387,15 @@ def _bcc(
     return spec
 
 
-def _libbpf(probe: ProbeFacts, target: AttachTarget) -> AttachSpec:
+def _libbpf(probe: ProbeFacts, target: AttachTarget, old: str | None) -> AttachSpec:
+    """``old``: why a libbpf before 1.7 fails where the newest attaches, or None."""
+    spec = _libbpf_spec(probe, target)
+    if spec.spec is None or old is None:
+        return spec
+    return AttachSpec("libbpf", spec.spec, old)
+
+
+def _libbpf_spec(probe: ProbeFacts, target: AttachTarget) -> AttachSpec:
     if target.pid is not None:
         call = ", ".join(
             [
