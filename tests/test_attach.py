@@ -503,6 +503,18 @@ def test_pid_verbose_text_prints_the_process_commands(waiting: int) -> None:
     assert "attach:" not in run_cli("--pid", str(pid), "-p", "fxsem:*").stdout
 
 
+def test_pid_all_verbose_prints_each_process_as_pid_verbose_does(waiting: int) -> None:
+    """``--pid all -v``: under each process, what ``--pid PID -v`` prints of it."""
+    pid = waiting
+    alone = run_cli("--pid", str(pid), "-v", "-p", "fxsem:*").stdout
+    every = run_cli("--pid", "all", "-v", "-p", "fxsem:*")
+    assert every.returncode == 0, every.stderr
+    block = ("\n" + every.stdout).split(f"\npid {pid} ", 1)[1].split("\npid ", 1)[0]
+    assert "\n".join(f"    {line}" if line else "" for line in alone.splitlines()) in block
+    assert f"gdb -p {pid} -ex 'break -probe-stap fxsem:guarded'" in block
+    assert "attach:" not in run_cli("--pid", "all", "-p", "fxsem:*").stdout
+
+
 @pytest.mark.parametrize("waiting", [False, True], ids=["same-ns", "container"], indirect=True)
 def test_bpftrace_pid_spec_raises_the_semaphore_and_fires(waiting: int) -> None:
     _needs("bpftrace")

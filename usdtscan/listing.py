@@ -273,7 +273,11 @@ def _list_process(
 
 
 def _list_all_processes(
-    keep: SiteFilter, debug_dirs: tuple[str, ...] | None, form: str, demangle: bool = True
+    keep: SiteFilter,
+    debug_dirs: tuple[str, ...] | None,
+    form: str,
+    demangle: bool = True,
+    verbose: bool = False,
 ) -> int:
     """``--pid all``: processes we may not read are counted, not errors: exit 0."""
     from .process import scan_all_processes
@@ -290,7 +294,7 @@ def _list_all_processes(
     if form == "json":
         write_stdout(process_render.render_system_json(result, demangle))
     else:
-        write_stdout(process_render.render_system_text(result))
+        write_stdout(process_render.render_system_text(result, verbose, demangle))
     return EXIT_OK
 
 
@@ -441,7 +445,8 @@ def run_listing(argv: Sequence[str]) -> int:
     demangle = not options.no_demangle
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
     if options.pid == "all":
-        return _list_all_processes(keep, debug_dirs, options.format or "text", demangle)
+        form = options.format or "text"
+        return _list_all_processes(keep, debug_dirs, form, demangle, options.verbose)
     if options.pid is not None:
         return _list_process(
             options.pid, keep, debug_dirs, options.format or "text", demangle, options.verbose

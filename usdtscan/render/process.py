@@ -120,8 +120,10 @@ def _counts_line(result: SystemScan) -> str:
     return line
 
 
-def render_system_text(result: SystemScan) -> str:
-    """One block per process (its files with probes), then what is traced now."""
+def render_system_text(result: SystemScan, verbose: bool = False, demangle: bool = True) -> str:
+    """One block per process (its files with probes), then what is traced now; with
+    ``verbose``, under each process what ``--pid PID -v`` shows of it: each site's
+    runtime address and semaphore value, and each probe's attach commands."""
     lines: list[str] = []
     for process in result.processes:
         where = " (another mount namespace: host paths under /proc/PID/root)"
@@ -139,6 +141,10 @@ def render_system_text(result: SystemScan) -> str:
             lines.append(text)
             if process.foreign_namespace:
                 lines.append(f"    host path {process.host_path(entry.scanned.path)}")
+        if verbose:
+            detail = render_text(process.scan, verbose=True, demangle=demangle)
+            lines.extend(f"    {line}" if line else "" for line in detail.splitlines())
+            lines.append("")
     traced = _traced_sites(result)
     if traced:
         lines.append("")
