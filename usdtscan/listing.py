@@ -15,7 +15,7 @@ import fnmatch
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -26,6 +26,7 @@ from .output import HelpFormatter, write_stdout, write_stream
 
 if TYPE_CHECKING:
     from .analysis import FileReport, StreamedReport
+    from .process import MappedFile
     from .walk import Target
 
 
@@ -235,14 +236,26 @@ def _running_interpreter_report() -> str:
     return f"\n{heading}\n{render_cpython_check(result)}"
 
 
-def _list_process(
-    pid: int,
-    keep: SiteFilter,
-    debug_dirs: tuple[str, ...] | None,
-    form: str,
-    demangle: bool = True,
-    verbose: bool = False,
-) -> int:
+@dataclass(frozen=True)
+class _ProcessView:
+    """How ``--pid`` shows what it reads: the probes kept, where debug files are,
+    the format, demangling, ``-v``."""
+
+    keep: SiteFilter
+    debug_dirs: tuple[str, ...] | None
+    form: str
+    demangle: bool = True
+    verbose: bool = False
+
+
+def _keep_sites(entry: MappedFile, keep: SiteFilter) -> None:
+    """``-p``/``--function``: the mapped file's sites and their runtime facts, filtered alike."""
+    kept = [i for i, site in enumerate(entry.scanned.sites) if keep(site)]
+    entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
+    entry.runtime = [entry.runtime[i] for i in kept]
+
+
+def _list_process(pid: int, view: _ProcessView) -> int:
     """``--pid``: exit 2 when the process cannot be read at all or a mapped file
     could not be read completely; a missing permission on its memory is a
     warning (addresses are still right, semaphore values unknown)."""
@@ -251,7 +264,7 @@ def _list_process(
     from .render import process as process_render
 
     try:
-        result = scan_process(pid, debug_dirs)
+        result = scan_process(pid, view.debug_dirs)
     except UsdtscanError as exc:
         print(f"usdtscan: {exc}", file=sys.stderr)
         return EXIT_TROUBLE
@@ -262,39 +275,29 @@ def _list_process(
         if entry.scanned.error is not None:
             print(f"usdtscan: {entry.scanned.path}: {entry.scanned.error}", file=sys.stderr)
             status = EXIT_TROUBLE
-        kept = [i for i, site in enumerate(entry.scanned.sites) if keep(site)]
-        entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
-        entry.runtime = [entry.runtime[i] for i in kept]
-    if form == "json":
-        write_stdout(process_render.render_json(result, demangle))
+        _keep_sites(entry, view.keep)
+    if view.form == "json":
+        write_stdout(process_render.render_json(result, view.demangle))
     else:
-        write_stdout(process_render.render_text(result, verbose, demangle))
+        write_stdout(process_render.render_text(result, view.verbose, view.demangle))
     return status
 
 
-def _list_all_processes(
-    keep: SiteFilter,
-    debug_dirs: tuple[str, ...] | None,
-    form: str,
-    demangle: bool = True,
-    verbose: bool = False,
-) -> int:
+def _list_all_processes(view: _ProcessView) -> int:
     """``--pid all``: processes we may not read are counted, not errors: exit 0."""
     from .process import scan_all_processes
     from .render import process as process_render
 
-    result = scan_all_processes(debug_dirs)
+    result = scan_all_processes(view.debug_dirs)
     for process in result.processes:
         for entry in process.scan.files:
-            kept = [i for i, site in enumerate(entry.scanned.sites) if keep(site)]
-            entry.scanned.sites = [entry.scanned.sites[i] for i in kept]
-            entry.runtime = [entry.runtime[i] for i in kept]
+            _keep_sites(entry, view.keep)
         process.scan.files = [entry for entry in process.scan.files if entry.scanned.sites]
     result.processes = [process for process in result.processes if process.scan.files]
-    if form == "json":
-        write_stdout(process_render.render_system_json(result, demangle))
+    if view.form == "json":
+        write_stdout(process_render.render_system_json(result, view.demangle))
     else:
-        write_stdout(process_render.render_system_text(result, verbose, demangle))
+        write_stdout(process_render.render_system_text(result, view.verbose, view.demangle))
     return EXIT_OK
 
 
@@ -444,13 +447,11 @@ def run_listing(argv: Sequence[str]) -> int:
     keep = probe_filter(options.probe, options.function)
     demangle = not options.no_demangle
     debug_dirs = None if options.no_debuginfo else tuple(options.debug_dir or DEFAULT_DEBUG_DIRS)
-    if options.pid == "all":
-        form = options.format or "text"
-        return _list_all_processes(keep, debug_dirs, form, demangle, options.verbose)
     if options.pid is not None:
-        return _list_process(
-            options.pid, keep, debug_dirs, options.format or "text", demangle, options.verbose
-        )
+        view = _ProcessView(keep, debug_dirs, options.format or "text", demangle, options.verbose)
+        if options.pid == "all":
+            return _list_all_processes(view)
+        return _list_process(options.pid, view)
     return _list_files(options, keep, debug_dirs)
 
 
