@@ -74,3 +74,14 @@ def test_cut_section_is_one_error_line(tmp_path: Path) -> None:
     assert cut.sites == whole.sites[: len(cut.sites)] and 0 < len(cut.sites) < len(whole.sites)
     with pytest.raises(MalformedFileError):
         scan_data("garbage", data[:20] + b"\xff" * 200)
+
+
+def test_lint_says_a_section_alone_cannot_be_linted(tmp_path: Path) -> None:
+    """No machine, segments or code: lint refuses in one line rather than pass it."""
+    path = tmp_path / "section-.note.stapsdt"
+    path.write_bytes(section_of(FIXTURE_BIN / "x86_64" / "probes-O2"))
+    result = run_usdtscan("check", str(path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"usdtscan: {path}: a bare .note.stapsdt section: lint needs the binary"
+    ]

@@ -582,6 +582,9 @@ def lint(
         scanned = scan(path)
     except UsdtscanError as exc:
         return LintResult(path, error=exc.reason)
+    if scanned.format == "elf" and scanned.elf_type is None:
+        # usdtscan.notesection: no machine, segments or code to check the sites against.
+        return LintResult(path, error="a bare .note.stapsdt section: lint needs the binary")
     layout = None
     if scanned.format == "elf":
         try:
