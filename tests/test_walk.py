@@ -309,3 +309,35 @@ def test_summary_counts_archive_members_as_members(tmp_path: Path) -> None:
         f"usdtscan: 3 files seen, 1 ELF, 0 Mach-O, 1 ar archives (3 members), "
         f"4 with probes, {probes} probes, {sites} sites, 0 errors"
     )
+
+
+@pytest.mark.parametrize("form", [None, "json", "readelf"])
+def test_recursive_listing_writes_each_file_as_it_is_scanned(
+    form: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-r streams: a file's listing is on stdout before the next file is scanned
+    (readelf's form looks one file ahead, to know whether to name each), so that
+    nothing of a tree is kept but the counts of the closing line."""
+    import io
+    from collections.abc import Iterator
+
+    from usdtscan.listing import _write_listing, build_parser
+    from usdtscan.model import ScannedFile
+
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", written)
+    options = build_parser().parse_args(["-r", str(SAMPLE)] + (["--format", form] if form else []))
+    files = [FIXTURE_BIN / "x86_64" / name for name in ("probes-O2", "probes-O0", "probes-O0.o")]
+    before: list[str] = []
+
+    def scanned() -> Iterator[ScannedFile]:
+        for path in files:
+            before.append(written.getvalue())
+            yield scan(path, debug_dirs=None)
+
+    _write_listing(scanned(), options)
+    ahead = 2 if form == "readelf" else 1
+    assert str(files[0]) not in before[ahead - 1]
+    assert str(files[0]) in before[ahead]
+    assert str(files[2]) not in before[2]
+    assert str(files[2]) in written.getvalue()

@@ -27,7 +27,7 @@ from .output import HelpFormatter, write_stdout, write_stream
 if TYPE_CHECKING:
     from .analysis import FileReport, StreamedReport
     from .process import MappedFile
-    from .walk import Target
+    from .walk import Target, WalkStats
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -461,7 +461,7 @@ def _list_files(
     """The listing of PATHs (and ``--build-id``\\s): streamed for ``--json`` of named
     files; else scanned, their libraries followed, then rendered in one piece."""
     from . import debuginfod
-    from .walk import WalkStats, expand, summary
+    from .walk import WalkStats, expand
 
     debuginfod.set_reporter(_warn)
     paths, status = _paths(options)
@@ -485,11 +485,12 @@ def _list_files(
             targets, keep, debug_dirs, options.arch, demangle, options.sysroot, table
         )
         return max(status, streamed)
-    scanned_files, scan_status = _scan_targets(targets, options, debug_dirs)
-    status = max(status, scan_status)
     if options.recursive:
-        print(summary(stats, scanned_files), file=sys.stderr)
-    elif options.deps or not all(f.sites for f in scanned_files):
+        return max(status, _list_walk(targets, options, debug_dirs, keep, stats))
+    run = _ScanRun(targets, options, debug_dirs)
+    scanned_files = list(run)
+    status = max(status, run.status)
+    if options.deps or not all(f.sites for f in scanned_files):
         from .deps import follow
 
         scanned_files, missing = follow(
@@ -519,43 +520,83 @@ def _paths(options: argparse.Namespace) -> tuple[list[str], int]:
     return paths, status
 
 
-def _scan_targets(
-    targets: Sequence[Target], options: argparse.Namespace, debug_dirs: tuple[str, ...] | None
-) -> tuple[list[ScannedFile], int]:
-    """Every target scanned (by ``-j`` workers), each error said once on stderr
-    (above the progress line of ``-r``); ``-p`` is applied later, after the
-    libraries are followed."""
-    from . import parallel
+class _ScanRun:
+    """The targets scanned one at a time (by ``-j`` workers), as they come: each
+    error said once on stderr (above the progress line of ``-r``), ``status``
+    the worst so far.  ``-p`` is applied later, after the libraries are followed."""
 
-    if options.archives:
-        parallel._archives = True
-    jobs = parallel.default_jobs() if options.jobs is None else max(1, options.jobs)
-    progress = None
-    if options.recursive and options.format != "json" and parallel.Progress.wanted():
-        progress = parallel.Progress(len(targets))
-    tick = None if progress is None else progress.advance
-    status = EXIT_OK
-    arch_unused = options.arch is not None
-    scanned_files: list[ScannedFile] = []
-    for scanned in parallel.scan_targets(targets, jobs, debug_dirs, options.arch, tick):
-        if scanned.error is not None:
-            if progress is not None:
-                progress.clear()
-            print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
-            status = EXIT_TROUBLE
-        if arch_unused and scanned.format == "elf":
-            arch_unused = False  # once per run: under -r every ELF file would repeat it
-            if progress is not None:
-                progress.clear()
-            _arch_warning(scanned, options.arch)
-        scanned_files.append(scanned)
-    if progress is not None:
-        progress.clear()
-    return scanned_files, status
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        options: argparse.Namespace,
+        debug_dirs: tuple[str, ...] | None,
+    ) -> None:
+        from . import parallel
+
+        if options.archives:
+            parallel._archives = True
+        self.targets, self.options, self.debug_dirs = targets, options, debug_dirs
+        self.status = EXIT_OK
+        self.progress: parallel.Progress | None = None
+        # A progress line only where it cannot mix with the output: stderr is a
+        # terminal and stdout is not (-r streams its listing as it goes).
+        wanted = options.recursive and options.format != "json" and parallel.Progress.wanted()
+        if wanted and not parallel.Progress.wanted(sys.stdout):
+            self.progress = parallel.Progress(len(targets))
+
+    def __iter__(self) -> Iterator[ScannedFile]:
+        from . import parallel
+
+        options, progress = self.options, self.progress
+        jobs = parallel.default_jobs() if options.jobs is None else max(1, options.jobs)
+        tick = None if progress is None else progress.advance
+        arch_unused = options.arch is not None
+        scanned_files = parallel.scan_targets(
+            self.targets, jobs, self.debug_dirs, options.arch, tick
+        )
+        for scanned in scanned_files:
+            if scanned.error is not None:
+                if progress is not None:
+                    progress.clear()
+                print(f"usdtscan: {scanned.path}: {scanned.error}", file=sys.stderr)
+                self.status = EXIT_TROUBLE
+            if arch_unused and scanned.format == "elf":
+                arch_unused = False  # once per run: under -r every ELF file would repeat it
+                if progress is not None:
+                    progress.clear()
+                _arch_warning(scanned, options.arch)
+            yield scanned
+        if progress is not None:
+            progress.clear()
 
 
-def _write_listing(scanned_files: Sequence[ScannedFile], options: argparse.Namespace) -> None:
-    """The table, the JSON document or the readelf form of the scanned files."""
+def _list_walk(
+    targets: Sequence[Target],
+    options: argparse.Namespace,
+    debug_dirs: tuple[str, ...] | None,
+    keep: SiteFilter,
+    stats: WalkStats,
+) -> int:
+    """``-r``: each file listed as soon as it is scanned, so that memory does not grow
+    with the tree (only the counts of the closing line are kept), then that line."""
+    from .walk import Tally
+
+    run = _ScanRun(targets, options, debug_dirs)
+    tally = Tally()
+
+    def listed() -> Iterator[ScannedFile]:
+        for scanned in run:
+            tally.add(scanned)
+            yield _kept(scanned, keep) if keep.active else scanned
+
+    _write_listing(listed(), options)
+    print(tally.line(stats), file=sys.stderr)
+    return run.status
+
+
+def _write_listing(scanned_files: Iterable[ScannedFile], options: argparse.Namespace) -> None:
+    """The table, the JSON document or the readelf form of the scanned files, written
+    file by file as they come (``-r`` passes them as they are scanned)."""
     demangle = not options.no_demangle
     output_format = options.format or "text"
     if output_format == "json":
@@ -566,16 +607,19 @@ def _write_listing(scanned_files: Sequence[ScannedFile], options: argparse.Names
     if output_format == "readelf":
         from .render import readelf as readelf_renderer
 
-        text = readelf_renderer.render([f for f in scanned_files if f.format])
-    else:
-        from .render import text as text_renderer
+        write_stream(readelf_renderer.iter_render(f for f in scanned_files if f.format))
+        return
+    from .render import text as text_renderer
 
-        shown = [f for f in scanned_files if f.format is not None]
-        text = text_renderer.render(
-            [f.analyze(demangle) for f in shown],
-            verbose=options.verbose,
-            disassemble=options.disassemble,
-        )
-        if not options.paths and not options.build_id:
-            text += _running_interpreter_report()
-    write_stdout(text)
+    shown = (f.analyze(demangle) for f in scanned_files if f.format is not None)
+    pieces = text_renderer.iter_render(
+        shown, verbose=options.verbose, disassemble=options.disassemble
+    )
+    if not options.paths and not options.build_id:
+
+        def with_report(listing: Iterable[str]) -> Iterator[str]:
+            yield from listing
+            yield _running_interpreter_report()
+
+        pieces = with_report(pieces)
+    write_stream(pieces)

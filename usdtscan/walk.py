@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -279,32 +279,48 @@ def object_files(targets: Iterable[Target]) -> Iterator[Target]:
             yield target
 
 
-def summary(stats: WalkStats, files: Sequence[ScannedFile]) -> str:
-    """The closing line of ``-r``: how much was looked at and what came of it.
+class Tally:
+    """The counts of the closing line of ``-r``, kept as the files stream past (none
+    of them is kept).
 
     The members of static libraries are counted as members, with their
     archives, not as ELF files: ``/usr/lib`` holds 3,000 ELF files and
     24,000 archive members, and "27,000 ELF" would say neither.
     """
-    elf = macho = members = with_probes = sites = probes = errors = 0
-    archives: set[str] = set()
-    for scanned in files:
+
+    def __init__(self) -> None:
+        self.elf = self.macho = self.members = self.with_probes = 0
+        self.sites = self.probes = self.errors = 0
+        self.archives: set[str] = set()
+
+    def add(self, scanned: ScannedFile) -> None:
         library = scanned.static_library
         if library is not None:
-            members += 1
-            archives.add(library)
+            self.members += 1
+            self.archives.add(library)
         elif scanned.format == "elf":
-            elf += 1
+            self.elf += 1
         elif scanned.format == "macho":
-            macho += 1
-        with_probes += bool(scanned.sites)
-        sites += len(scanned.sites)
-        probes += len({(s.provider, s.name) for s in scanned.sites})
-        errors += scanned.error is not None
-    kinds = f"{elf} ELF, {macho} Mach-O"
-    if members:
-        kinds += f", {len(archives)} ar archives ({members} members)"
-    return (
-        f"usdtscan: {stats.files} files seen, {kinds}, "
-        f"{with_probes} with probes, {probes} probes, {sites} sites, {errors} errors"
-    )
+            self.macho += 1
+        self.with_probes += bool(scanned.sites)
+        self.sites += len(scanned.sites)
+        self.probes += len({(s.provider, s.name) for s in scanned.sites})
+        self.errors += scanned.error is not None
+
+    def line(self, stats: WalkStats) -> str:
+        """How much was looked at and what came of it."""
+        kinds = f"{self.elf} ELF, {self.macho} Mach-O"
+        if self.members:
+            kinds += f", {len(self.archives)} ar archives ({self.members} members)"
+        return (
+            f"usdtscan: {stats.files} files seen, {kinds}, {self.with_probes} with probes, "
+            f"{self.probes} probes, {self.sites} sites, {self.errors} errors"
+        )
+
+
+def summary(stats: WalkStats, files: Iterable[ScannedFile]) -> str:
+    """The closing line of ``-r`` for files already scanned (:class:`Tally`)."""
+    tally = Tally()
+    for scanned in files:
+        tally.add(scanned)
+    return tally.line(stats)

@@ -7,7 +7,8 @@ against the stapsdt blocks of ``readelf -n F`` (see tests/oracle.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 
 from ..model import ScannedFile
 
@@ -52,7 +53,19 @@ def render_file(scanned: ScannedFile) -> str:
 
 def render(files: Iterable[ScannedFile]) -> str:
     """As readelf: a ``File:`` line before each file only when there are several."""
-    files = list(files)
-    if len(files) == 1:
-        return render_file(files[0])
-    return "".join(f"\nFile: {scanned.path}\n" + render_file(scanned) for scanned in files)
+    return "".join(iter_render(files))
+
+
+def iter_render(files: Iterable[ScannedFile]) -> Iterator[str]:
+    """:func:`render` file by file, as the files arrive (``-r``): it looks one file
+    ahead, to know whether there are several."""
+    remaining = iter(files)
+    first = next(remaining, None)
+    if first is None:
+        return
+    second = next(remaining, None)
+    if second is None:
+        yield render_file(first)
+        return
+    for scanned in itertools.chain((first, second), remaining):
+        yield f"\nFile: {scanned.path}\n" + render_file(scanned)
