@@ -584,12 +584,12 @@ def _list_walk(
     run = _ScanRun(targets, options, debug_dirs)
     tally = Tally()
 
-    def listed() -> Iterator[ScannedFile]:
+    def counted() -> Iterator[ScannedFile]:
         for scanned in run:
             tally.add(scanned)
             yield _kept(scanned, keep) if keep.active else scanned
 
-    _write_listing(listed(), options)
+    _write_listing(counted(), options)
     print(tally.line(stats), file=sys.stderr)
     return run.status
 
